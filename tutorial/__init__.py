@@ -1,0 +1,1 @@
+"""Plumbing for the explainability-and-bias notebook: data loading, model builders, figures."""
