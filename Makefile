@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NOTEBOOK := explainability-and-bias.ipynb
 
-.PHONY: install run test lint lab clean
+.PHONY: install run test lint lab clean rise slides summary diagrams present
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 run: install  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
-test: install  ## unit tests, the fast-mode notebook run and the other checks
+test: install node_modules/.installed  ## unit tests, the fast-mode notebook run and the other checks
 	$(BIN)/python -m pytest
 
 lint: install  ## ruff over the code and the notebook
@@ -25,6 +25,27 @@ lint: install  ## ruff over the code and the notebook
 
 lab: install  ## JupyterLab on the notebook
 	$(BIN)/jupyter lab $(NOTEBOOK)
+
+# --- The talk: slides, README summary, diagrams (tutorial/slides.py, summary.py, diagrams.py) ---
+node_modules/.installed: package.json package-lock.json  ## reveal.js from the npm registry, as the lock pins it
+	npm ci --no-audit --no-fund
+	touch $@
+
+rise: install  ## set the notebook's RISE metadata (theme, transition, scroll, start at the first slide)
+	$(BIN)/python -m tutorial.slides rise
+
+slides: install node_modules/.installed  ## index.html: the executed notebook as a deck that presents offline
+	$(BIN)/python -m tutorial.slides build
+
+summary: install  ## the README's summary section and images/summary/ from the executed notebook
+	$(BIN)/python -m tutorial.summary
+
+diagrams: install  ## our diagrams (images/workflow.png, images/explainer-deployment.png)
+	$(BIN)/python -m tutorial.diagrams
+
+present: install  ## JupyterLab with RISE: in the notebook press Alt+R to start the slideshow
+	@echo "Slideshow: Alt+R in the notebook, or open /rise/$(NOTEBOOK) on the server below."
+	$(BIN)/jupyter lab --allow-root $(NOTEBOOK)
 
 clean:  ## remove generated artefacts (not the environments)
 	rm -rf pipeline/pipeline_steps/*/artefacts .pytest_cache

@@ -1,0 +1,70 @@
+"""A small executed notebook with every slide type and tag the slide and summary tools handle.
+
+The tools are tested on it as well as on the real notebook, so a failure says whether the tooling or
+the notebook is at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+
+# (cell type, slide type, tags, source)
+CELLS = [
+    ("markdown", "slide", ["slide-only"], "# Stand-in talk\n\nA title card, only on the slides."),
+    ("code", "skip", [], "import warnings\n\nimport matplotlib.pyplot as plt\nimport pandas as pd"),
+    ("markdown", "slide", [], "## 1. Data\n\nThe workflow of the talk:\n\n![workflow](images/stand-in.png)"),
+    ("code", "subslide", [], "rows = [('loan', 0.24), ('no loan', 0.76)]\nfor name, share in rows:\n"
+                             "    print(f'{name}: {share:.0%}')"),
+    ("markdown", "notes", [], "Speaker note: mention the class imbalance."),
+    ("code", "fragment", [], "warnings.warn('noise a talk does not want')\n"
+                             "plt.bar(['loan', 'no loan'], [0.24, 0.76])\nplt.title('Share of loans')\n"
+                             "plt.show()"),
+    ("code", "-", [], "pd.DataFrame({'group': ['a', 'b'], 'rate': [0.31, 0.11]})"),
+    ("code", "subslide", ["hide-input"],
+     "plt.plot([0, 1, 2], [2, 0, 1])\nplt.title('Only the plot is shown')\nplt.show()"),
+    ("markdown", "slide", [], "## 2. The end\n\nThanks."),
+    ("code", "skip", [], "done = True"),
+]
+# Slides a reader of the deck sees: the title, 1. Data, the print, the plot with hidden code, 2. The end.
+EXPECTED_SLIDES = 5
+
+
+def write_stand_in_image(path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(4, 2), dpi=50)
+    ax.plot([0, 1], [0, 1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def make_stand_in_notebook(directory: Path, execute: bool = True) -> Path:
+    """Write (and run) the stand-in notebook and the image its markdown links to under ``directory``."""
+    directory = Path(directory)
+    write_stand_in_image(directory / "images" / "stand-in.png")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for cell_type, slide_type, tags, source in CELLS:
+        new = nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_code_cell
+        cell = new(source)
+        cell.metadata["slideshow"] = {"slide_type": slide_type}
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    # Stable ids, so that two stand-ins render byte-identically.
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    if execute:
+        client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                                resources={"metadata": {"path": str(directory)}})
+        client.execute()
+    path = directory / "stand-in.ipynb"
+    nbformat.write(nb, path)
+    return path

@@ -1,0 +1,185 @@
+"""The talk: RISE metadata on the notebook, and index.html presenting offline in headless Chromium.
+
+Each deck test runs twice: on a small stand-in notebook (does the tooling work?) and on the committed
+notebook and index.html (is the deck there, complete and up to date?). Screenshots of the committed
+deck go to test-artefacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from stand_in_notebook import EXPECTED_SLIDES, make_stand_in_notebook
+
+from tutorial import slides
+from tutorial.headless_chromium import OfflinePage
+
+REPO = Path(__file__).resolve().parent.parent
+ARTEFACTS = REPO / "test-artefacts"
+MAX_STEPS = 2000  # Reveal.next() calls before giving up: far more than slides and fragments
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory) -> Path:
+    return make_stand_in_notebook(tmp_path_factory.mktemp("stand-in"))
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    return nbformat.read(slides.NOTEBOOK, as_version=4)
+
+
+def test_rise_metadata_is_set_once_and_keeps_other_keys(stand_in):
+    nb = nbformat.read(stand_in, as_version=4)
+    nb.metadata["rise"] = {"header": "<b>kept</b>", "theme": "sky"}
+    assert slides.apply_rise_metadata(nb) is True
+    assert nb.metadata.rise["header"] == "<b>kept</b>"
+    assert {k: nb.metadata.rise[k] for k in slides.RISE_SETTINGS} == slides.RISE_SETTINGS
+    assert slides.apply_rise_metadata(nb) is False  # idempotent
+
+
+def test_every_cell_of_the_notebook_has_a_slide_type(notebook):
+    missing = slides.cells_without_slide_type(notebook)
+    assert not missing, f"cells without a slide type: {missing} (python -m tutorial.slides check)"
+
+
+def test_the_notebook_has_the_rise_metadata(notebook):
+    rise = notebook.metadata.get("rise", {})
+    assert {k: rise.get(k) for k in slides.RISE_SETTINGS} == slides.RISE_SETTINGS, "run `make rise`"
+
+
+def test_expected_slide_count_follows_rise_rules():
+    nb = nbformat.v4.new_notebook()
+    for kind in ["skip", "notes", "-", "fragment", "subslide", "skip", "slide", "-", "subslide", "notes"]:
+        cell = nbformat.v4.new_markdown_cell("x")
+        cell.metadata["slideshow"] = {"slide_type": kind}
+        nb.cells.append(cell)
+    # The first shown cell ("-") opens slide 1; then a subslide, a slide and a subslide.
+    assert slides.expected_slide_count(nb) == 4
+
+
+def present_offline(index: Path, expected_slides: int, screenshots: dict[str, Path] | None = None) -> dict:
+    """Load the deck with no network, check it and walk through it; returns what was seen."""
+    with OfflinePage(width=slides.DECK_WIDTH, height=slides.DECK_HEIGHT) as page:
+        page.open(index)
+        page.wait_for("typeof Reveal !== 'undefined' && Reveal.isReady()")
+        total = page.evaluate("Reveal.getTotalSlides()")
+        page.wait_for("Array.from(document.images).every(img => img.complete)")
+        images = page.evaluate(
+            "Array.from(document.images).map(img => ({src: img.src.slice(0, 40), complete: img.complete,"
+            " width: img.naturalWidth}))"
+        )
+        if screenshots:
+            page.pause(0.5)
+            page.screenshot(screenshots["title"])
+        steps = 0
+        while not page.evaluate("Reveal.isLastSlide() && !Reveal.availableFragments().next"):
+            page.evaluate("Reveal.next()")
+            steps += 1
+            assert steps < MAX_STEPS, "Reveal.next() never reached the end"
+        visited_end = page.evaluate("Reveal.getSlidePastCount() + 1")
+        if screenshots:
+            # The first slide with a figure, all its fragments shown.
+            page.evaluate(
+                "(() => { const slide = Reveal.getSlides().find(s => s.querySelector('.jp-OutputArea img'));"
+                " const at = Reveal.getIndices(slide); Reveal.slide(at.h, at.v, 1000); })()"
+            )
+            page.pause(1.0)
+            page.screenshot(screenshots["plot"])
+        page.pause(0.2)
+        return {
+            "total": total, "images": images, "steps": steps, "visited_end": visited_end,
+            "exceptions": page.exceptions, "console_errors": page.console_errors,
+            "failed_requests": page.failed_requests, "expected": expected_slides,
+        }
+
+
+def assert_presented(seen: dict):
+    assert seen["total"] == seen["expected"], "slides in the deck differ from the notebook's slide types"
+    assert seen["visited_end"] == seen["expected"], "walking the deck did not reach its last slide"
+    assert seen["images"], "no figure in the deck"
+    broken = [img for img in seen["images"] if not (img["complete"] and img["width"] > 0)]
+    assert not broken, f"images that did not load: {broken}"
+    assert not seen["failed_requests"], seen["failed_requests"]
+    assert not seen["exceptions"], seen["exceptions"]
+    assert not seen["console_errors"], seen["console_errors"]
+
+
+def test_stand_in_deck_presents_offline(stand_in, tmp_path):
+    index = slides.build_index_html(stand_in, tmp_path / "index.html")
+    page = index.read_text(encoding="utf-8")
+    assert slides.external_loads(page) == []
+    assert "UserWarning" not in page  # the stderr stream with the warning is dropped
+    assert "Only the plot is shown" not in page  # hide-input: that cell's code is not on the slide
+    assert "Share of loans" in page  # while other cells show theirs
+    assert "Speaker note" in page and '<aside class="notes">' in page
+    assert "done = True" not in page  # skip cells left out
+    seen = present_offline(index, EXPECTED_SLIDES)
+    assert seen["total"] == EXPECTED_SLIDES
+    assert len(seen["images"]) == 3  # the markdown image, the bar chart, the hidden-code plot
+    assert_presented(seen)
+
+
+def test_the_deck_checker_notices_a_network_load(stand_in, tmp_path):
+    """A deck that needs the network must fail: the browser really is offline."""
+    index = slides.build_index_html(stand_in, tmp_path / "index.html")
+    page = index.read_text(encoding="utf-8")
+    index.write_text(page.replace("</head>", '<script src="https://example.org/x.js"></script></head>', 1))
+    assert slides.external_loads(index.read_text()) == ["https://example.org/x.js"]
+    seen = present_offline(index, EXPECTED_SLIDES)
+    assert any("example.org" in failure for failure in seen["failed_requests"])
+
+
+def test_committed_index_html_presents_offline(notebook):
+    assert slides.INDEX_HTML.is_file(), "run `make slides`"
+    screenshots = {"title": ARTEFACTS / "slides-title.png", "plot": ARTEFACTS / "slides-plot.png"}
+    seen = present_offline(slides.INDEX_HTML, slides.expected_slide_count(notebook), screenshots)
+    assert_presented(seen)
+    for shot in screenshots.values():
+        assert shot.stat().st_size > 10_000  # a rendered slide, not a blank page
+
+
+def test_committed_index_html_is_up_to_date(tmp_path):
+    fresh = slides.build_index_html(slides.NOTEBOOK, tmp_path / "index.html")
+    assert fresh.read_bytes() == slides.INDEX_HTML.read_bytes(), "index.html is stale: run `make slides`"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_jupyterlab_serves_the_notebook_as_a_rise_slideshow():
+    """What `make present` starts: JupyterLab with jupyterlab-rise, which renders the notebook as slides."""
+    port, token = _free_port(), "slides-test"
+    server = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "jupyter"), "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/rise/{slides.NOTEBOOK.name}?token={token}",
+                                 timeout=5) as response:
+                    rise_page = response.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "JupyterLab did not start"
+                time.sleep(0.5)
+        with opener.open(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as response:
+            lab_page = response.read().decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert "jupyterlab-rise" in rise_page
+    assert '"name": "jupyterlab-rise"' in lab_page  # the extension is enabled in JupyterLab itself

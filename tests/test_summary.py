@@ -1,0 +1,83 @@
+"""The README's summary: regenerated from the executed notebook, never stale, every image link resolves."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from stand_in_notebook import make_stand_in_notebook
+
+from tutorial import summary
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
+HTML_IMAGE = re.compile(r"<img[^>]*\bsrc=[\"']([^\"']+)")
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory):
+    return nbformat.read(make_stand_in_notebook(tmp_path_factory.mktemp("stand-in")), as_version=4)
+
+
+def test_stand_in_summary_keeps_the_reader_cells_and_drops_the_slide_only_ones(stand_in):
+    section, figures = summary.render_summary(stand_in)
+    assert "Stand-in talk" not in section  # title card tagged slide-only
+    assert "Speaker note" not in section  # notes cell
+    assert "import pandas as pd" in section  # setup cells (skip) stay for readers
+    assert "### 1. Data" in section  # "## 1. Data" shifted below the README's own headings
+    assert "loan: 24%" in section  # a stream output
+    assert "UserWarning" not in section  # stderr dropped
+    assert "<style" not in section and "<table" in section  # DataFrame HTML without its <style>
+    assert "Only the plot is shown" not in section  # hide-input
+    assert len(figures) == 2 and all(data.startswith(b"\x89PNG") for data in figures.values())
+    for path in figures:
+        assert re.fullmatch(r"images/summary/figure-[0-9a-f]{12}\.png", path)
+        assert f"]({path})" in section
+
+
+def test_stand_in_summary_is_deterministic(stand_in):
+    assert summary.render_summary(stand_in) == summary.render_summary(stand_in)
+
+
+def test_write_summary_replaces_only_the_section_and_prunes_old_figures(stand_in, tmp_path):
+    notebook = tmp_path / "nb.ipynb"
+    nbformat.write(stand_in, notebook)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nBefore.\n\n{summary.START}\nold text\n{summary.END}\n\nAfter.\n")
+    stale = tmp_path / summary.FIGURES_DIR / "figure-000000000000.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+
+    written = summary.write_summary(notebook, readme, tmp_path)
+
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nBefore.\n\n") and text.endswith(f"{summary.END}\n\nAfter.\n")
+    assert "old text" not in text and "### 1. Data" in text
+    assert not stale.exists()
+    assert sorted(p.name for p in (tmp_path / summary.FIGURES_DIR).iterdir()) == sorted(p.name for p in written)
+    assert summary.stale_parts(notebook, readme, tmp_path) == []
+    readme.write_text(text.replace("loan: 24%", "loan: 25%"))
+    assert summary.stale_parts(notebook, readme, tmp_path)  # a hand edit is caught
+
+
+def test_readme_summary_is_up_to_date(tmp_path):
+    """Regenerate into a temporary README and compare: the summary must never go stale."""
+    fresh = tmp_path / "README.md"
+    fresh.write_text(f"{summary.START}\n{summary.END}\n")
+    summary.write_summary(summary.NOTEBOOK, fresh, tmp_path)
+    committed = summary.read_section(README.read_text(encoding="utf-8"))
+    assert committed == summary.read_section(fresh.read_text()), "README summary is stale: run `make summary`"
+    for path in (tmp_path / summary.FIGURES_DIR).iterdir():
+        relative = path.relative_to(tmp_path)
+        assert (REPO / relative).read_bytes() == path.read_bytes(), f"{relative} is stale: run `make summary`"
+
+
+def test_every_image_link_in_the_readme_resolves():
+    text = README.read_text(encoding="utf-8")
+    links = MARKDOWN_IMAGE.findall(text) + HTML_IMAGE.findall(text)
+    assert links, "the README links no figure"
+    missing = [link for link in links if not (REPO / link).is_file()]
+    assert not missing, f"image links in README.md without a file: {missing}"

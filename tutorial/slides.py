@@ -1,0 +1,260 @@
+"""The notebook as a talk: RISE settings for live presenting, and index.html, a deck that presents offline.
+
+``make rise`` writes the notebook-level RISE metadata (idempotent), ``make slides`` writes index.html
+from the executed notebook with nbconvert's SlidesExporter and a template (templates/offline_reveal.html.j2)
+that inlines reveal.js from node_modules (``npm ci``) instead of loading it from a CDN: the deck is one
+self-contained file, for a speaker without Wi-Fi and for a hosted page alike.
+
+What a cell shows in the deck:
+- slide type ``skip``: left out; ``notes``: speaker notes (press S); the others as RISE does.
+- tag ``hide-input``: output only (the code stays in the notebook); tag ``hide-output``: code only.
+- stderr streams (TensorFlow warnings with timestamps) and widget/JavaScript outputs that cannot run
+  offline are dropped; a plain-text or image fallback of the latter is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import html.parser
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert.exporters import SlidesExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+from traitlets.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO / "explainability-and-bias.ipynb"
+INDEX_HTML = REPO / "index.html"
+REVEAL_DIR = REPO / "node_modules" / "reveal.js"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline_reveal.html.j2"
+
+SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
+
+# Notebook-level metadata read by jupyterlab-rise (`make present`); index.html uses the same look.
+RISE_SETTINGS = {
+    "theme": "white",  # a reveal.js theme whose fonts are inlined in its CSS (others @import Google Fonts)
+    "transition": "slide",
+    "scroll": True,  # long outputs scroll inside their slide
+    "start_slideshow_at": "beginning",
+    "slideNumber": "c/t",
+    "controls": True,
+    "progress": True,
+    "history": True,
+    "center": False,  # content slides read top-down; a centred code cell jumps around
+    "autolaunch": False,
+    "enable_chalkboard": False,
+}
+# Pixel size the deck is laid out at (reveal.js scales it to the screen).
+DECK_WIDTH, DECK_HEIGHT = 1280, 800
+
+HIDE_INPUT_TAG = "hide-input"
+HIDE_OUTPUT_TAG = "hide-output"
+# Output types that need a live kernel or a JavaScript library the offline deck does not have.
+LIVE_ONLY_MIMETYPES = ("application/vnd.jupyter.widget-view+json", "application/javascript")
+
+
+def slide_type(cell) -> str | None:
+    return cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+
+
+def cells_without_slide_type(nb) -> list[int]:
+    """Indexes of cells that have no (or an unknown) ``metadata.slideshow.slide_type``."""
+    return [i for i, cell in enumerate(nb.cells) if slide_type(cell) not in SLIDE_TYPES]
+
+
+def apply_rise_metadata(nb, settings: dict | None = None) -> bool:
+    """Set our keys of ``nb.metadata.rise`` (others set by hand stay); True if anything changed."""
+    wanted = {**(nb.metadata.get("rise") or {}), **(settings or RISE_SETTINGS)}
+    if nb.metadata.get("rise") == wanted:
+        return False
+    nb.metadata["rise"] = wanted
+    return True
+
+
+def expected_slide_count(nb) -> int:
+    """Number of slides (reveal.js counts horizontal and vertical ones) the deck of ``nb`` has.
+
+    Computed from slide types the way RISE reads them: the first cell that is neither skip nor notes
+    opens the first slide, and every later ``slide`` or ``subslide`` cell opens another one.
+    """
+    types = [slide_type(cell) or "-" for cell in nb.cells]
+    shown = [i for i, t in enumerate(types) if t not in ("skip", "notes")]
+    if not shown:
+        return 0
+    return 1 + sum(t in ("slide", "subslide") for t in types[shown[0] + 1:])
+
+
+def clean_outputs(nb):
+    """A copy of ``nb`` without stderr streams and without outputs that only work with a live kernel."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                continue
+            data = output.get("data")
+            if data is not None:
+                for mimetype in LIVE_ONLY_MIMETYPES:
+                    data.pop(mimetype, None)
+                if not data:
+                    continue
+            kept.append(output)
+        cell.outputs = kept
+    return nb
+
+
+def tag_filter() -> TagRemovePreprocessor:
+    """The tags shared by the deck and the README summary: what a cell shows of itself."""
+    return TagRemovePreprocessor(
+        enabled=True,
+        remove_input_tags={HIDE_INPUT_TAG},
+        remove_all_outputs_tags={HIDE_OUTPUT_TAG},
+    )
+
+
+def prepare(nb):
+    """The notebook as the deck and the summary show it (see the module docstring)."""
+    nb, _ = tag_filter().preprocess(clean_outputs(nb), {})
+    return nb
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `npm ci` (make slides does) to install reveal.js")
+    return path.read_text(encoding="utf-8")
+
+
+def _inline_script(js: str) -> str:
+    # "</script" inside an inline script would end it early; "<\/" means the same in strings and regexes.
+    return js.replace("</script", "<\\/script")
+
+
+def offline_resources(reveal_dir: Path = REVEAL_DIR, settings: dict | None = None) -> dict:
+    """The reveal.js files the template inlines, and the Reveal.initialize options."""
+    settings = settings or RISE_SETTINGS
+    dist = Path(reveal_dir) / "dist"
+    options = {
+        "controls": settings["controls"],
+        "progress": settings["progress"],
+        "history": settings["history"],
+        "center": settings["center"],
+        "transition": settings["transition"],
+        "slideNumber": settings["slideNumber"],
+        "width": DECK_WIDTH,
+        "height": DECK_HEIGHT,
+    }
+    return {
+        "reveal_css": _read_text(dist / "reveal.css"),
+        "theme_css": _read_text(dist / "theme" / f"{settings['theme']}.css"),
+        "reveal_js": _inline_script(_read_text(dist / "reveal.js")),
+        "notes_js": _inline_script(_read_text(dist / "plugin" / "notes.js")),
+        "reveal_options": options,
+    }
+
+
+class _LoadFinder(html.parser.HTMLParser):
+    """Collects what a page would fetch: src/href of loading tags and url()/@import inside CSS."""
+
+    LOADING_ATTRS = {"script": "src", "img": "src", "iframe": "src", "source": "src", "audio": "src",
+                     "video": "src", "embed": "src", "link": "href", "object": "data"}
+    CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""")
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.loads: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        name = self.LOADING_ATTRS.get(tag)
+        if name and attrs.get(name):
+            self.loads.append(attrs[name])
+        if attrs.get("style"):
+            self._css(attrs["style"])
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self._css(data)
+
+    def _css(self, text: str):
+        self.loads.extend(a or b for a, b in self.CSS_URL.findall(text))
+
+
+def external_loads(page: str) -> list[str]:
+    """Every resource ``page`` would load from anywhere but itself (data: URIs are inline)."""
+    finder = _LoadFinder()
+    finder.feed(page)
+    return [url for url in finder.loads if not url.startswith(("data:", "#"))]
+
+
+def render_deck(nb, notebook_dir: Path, reveal_dir: Path = REVEAL_DIR, name: str = "index") -> str:
+    """The self-contained reveal.js page of ``nb``; images in markdown are read from ``notebook_dir``."""
+    settings = {**RISE_SETTINGS, **(nb.metadata.get("rise") or {})}
+    config = Config()
+    config.SlidesExporter.reveal_theme = settings["theme"]
+    config.SlidesExporter.reveal_transition = settings["transition"]
+    config.SlidesExporter.reveal_scroll = bool(settings["scroll"])
+    config.HTMLExporter.embed_images = True  # markdown ![](images/x.png) becomes a data: URI
+    exporter = SlidesExporter(config=config, template_file=str(TEMPLATE))
+    resources = {
+        "metadata": {"name": name, "path": str(notebook_dir)},
+        "offline": offline_resources(reveal_dir, settings),
+    }
+    page, _ = exporter.from_notebook_node(prepare(nb), resources=resources)
+    loads = external_loads(page)
+    if loads:
+        raise ValueError(f"the deck would load files from outside itself: {loads[:5]}")
+    return page
+
+
+def build_index_html(notebook: Path = NOTEBOOK, out: Path = INDEX_HTML,
+                     reveal_dir: Path = REVEAL_DIR) -> Path:
+    """Write the offline deck of ``notebook`` to ``out``."""
+    notebook = Path(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    page = render_deck(nb, notebook.resolve().parent, reveal_dir, name=notebook.stem)
+    Path(out).write_text(page, encoding="utf-8")
+    return Path(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["build", "rise", "check"],
+                        help="build: write index.html; rise: set the RISE metadata; check: list cells "
+                             "without a slide type")
+    parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
+    parser.add_argument("--out", type=Path, default=INDEX_HTML)
+    args = parser.parse_args(argv)
+
+    if args.command == "build":
+        out = build_index_html(args.notebook, args.out)
+        nb = nbformat.read(args.notebook, as_version=4)
+        print(f"wrote {out} ({out.stat().st_size // 1024} KiB, {expected_slide_count(nb)} slides)")
+        return 0
+    nb = nbformat.read(args.notebook, as_version=4)
+    if args.command == "rise":
+        if apply_rise_metadata(nb):
+            nbformat.write(nb, args.notebook)
+            print(f"set the RISE metadata of {args.notebook}")
+        else:
+            print(f"the RISE metadata of {args.notebook} is already set")
+        return 0
+    missing = cells_without_slide_type(nb)
+    for i in missing:
+        first_line = (nb.cells[i].source.splitlines() or [""])[0][:60]
+        print(f"cell {i} ({nb.cells[i].cell_type}) has no slide type: {first_line}")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
