@@ -111,7 +111,8 @@ def load_adult(
         raw = raw.dropna()
     raw = raw.reset_index(drop=True)
     if n_rows is not None and n_rows < len(raw):
-        raw = raw.sample(n=n_rows, random_state=seed).sort_index()
+        # Keep file order, renumber 0..n-1: xai's splitters use the index as row positions.
+        raw = raw.sample(n=n_rows, random_state=seed).sort_index().reset_index(drop=True)
 
     cats = categories(data_dir)
     display = raw[FEATURES].copy()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
+# Tests that run the notebook point this elsewhere, so a fast run never overwrites the real figures.
+IMAGES_DIR = Path(os.environ.get("TUTORIAL_IMAGES_DIR", Path(__file__).resolve().parent.parent / "images"))
 
 
 def save_fig(name: str, fig=None, images_dir: Path | str = IMAGES_DIR, dpi: int = 100) -> Path:
@@ -16,3 +19,43 @@ def save_fig(name: str, fig=None, images_dir: Path | str = IMAGES_DIR, dpi: int 
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+@contextmanager
+def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
+    """Save the figure drawn inside the block as images/<name>.png.
+
+    xai's plots call ``plt.show()`` themselves, which closes the figure in a notebook before a
+    later ``save_fig`` could see it; so the figure is saved at the moment it is shown.
+    """
+    original_show = plt.show
+    shown = []
+
+    def save_then_show(*args, **kwargs):
+        suffix = f"-{len(shown) + 1}" if shown else ""
+        shown.append(save_fig(f"{name}{suffix}", plt.gcf(), images_dir))
+        return original_show(*args, **kwargs)
+
+    plt.show = save_then_show
+    try:
+        yield shown
+    finally:
+        plt.show = original_show
+    if not shown and plt.get_fignums():
+        shown.append(save_fig(name, plt.gcf(), images_dir))
+
+
+def live_training_plot(name: str):
+    """livelossplot's Keras callback, also saving its last figure as images/<name>.png."""
+    from IPython.display import clear_output
+    from livelossplot import PlotLossesKeras
+    from livelossplot.outputs import ExtremaPrinter, MatplotlibPlot
+
+    def after_plots(fig):
+        # livelossplot's own ending (tight layout, clear, show) plus our save.
+        fig.tight_layout()
+        save_fig(name, fig)
+        clear_output(wait=True)
+        plt.show()
+
+    return PlotLossesKeras(outputs=[MatplotlibPlot(after_plots=after_plots), ExtremaPrinter()])

@@ -70,5 +70,9 @@ def build_keras_model(n_inputs: int, seed: int = 0, hidden=(64, 32), dropout: fl
     layers.append(keras.layers.Dense(2, kernel_initializer=init, name="logits"))
     layers.append(keras.layers.Activation("softmax", name="probabilities"))
     model = keras.Sequential(layers, name="income_model")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # The legacy optimizer: the notebook runs in TF1 graph mode (for alibi and innvestigate),
+    # where the new Keras optimizers cannot build a training function.
+    model.compile(
+        optimizer=keras.optimizers.legacy.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model

@@ -1,0 +1,56 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from tutorial.environment import pinned_versions, version_mismatches  # noqa: E402
+from tutorial.evaluation import classification_summary  # noqa: E402
+from tutorial.figures import figure_saved_as, save_fig  # noqa: E402
+
+
+def test_save_fig_writes_a_png(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_fig("line", fig, images_dir=tmp_path)
+    assert path == tmp_path / "line.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(fig)
+
+
+def test_figure_saved_as_catches_a_figure_the_library_shows_itself(tmp_path):
+    def plot_like_xai():
+        plt.figure()
+        plt.bar(["a", "b"], [1, 2])
+        plt.show()  # xai does this, and a notebook closes the figure here
+        plt.close("all")
+
+    with figure_saved_as("bars", images_dir=tmp_path) as saved:
+        plot_like_xai()
+    assert saved == [tmp_path / "bars.png"] and (tmp_path / "bars.png").stat().st_size > 1000
+    assert plt.show is not None and plt.show.__name__ == "show"  # restored
+
+
+def test_figure_saved_as_without_show_saves_the_current_figure(tmp_path):
+    with figure_saved_as("plain", images_dir=tmp_path):
+        plt.figure()
+        plt.plot([1, 2, 3])
+    assert (tmp_path / "plain.png").exists()
+    plt.close("all")
+
+
+def test_version_checks_read_exact_pins_and_find_mismatches(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("# comment\nalibi[tensorflow]==0.9.6\npytest==0.0.1  # wrong on purpose\nnumpy>=1\n")
+    assert pinned_versions(req) == {"alibi": "0.9.6", "pytest": "0.0.1"}
+    assert set(version_mismatches(req)) == {"pytest"}
+
+
+def test_the_test_environment_is_the_pinned_one():
+    assert version_mismatches() == {}
+
+
+def test_classification_summary_exposes_a_model_that_rejects_everybody():
+    row = classification_summary([0] * 98 + [1] * 2, [0] * 100, "reject all")
+    assert row.loc["reject all", "accuracy"] == pytest.approx(0.98)
+    assert row.loc["reject all", "recall (approved found)"] == 0
+    assert row.loc["reject all", "balanced accuracy"] == pytest.approx(0.5)
