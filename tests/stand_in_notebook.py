@@ -29,11 +29,12 @@ CELLS = [
     ("code", "-", [], "pd.DataFrame({'group': ['a', 'b'], 'rate': [0.31, 0.11]})"),
     ("code", "subslide", ["hide-input"],
      "plt.plot([0, 1, 2], [2, 0, 1])\nplt.title('Only the plot is shown')\nplt.show()"),
+    ("code", "subslide", [], "for i in range(60):\n    print(f'line {i} of a long output')"),
     ("markdown", "slide", [], "## 2. The end\n\nThanks."),
     ("code", "skip", [], "done = True"),
 ]
-# Slides a reader of the deck sees: the title, 1. Data, the print, the plot with hidden code, 2. The end.
-EXPECTED_SLIDES = 5
+# Slides of the deck: the title, 1. Data, the print, the plot with hidden code, the long output, 2. The end.
+EXPECTED_SLIDES = 6
 
 
 def write_stand_in_image(path: Path) -> Path:

@@ -78,11 +78,20 @@ def present_offline(index: Path, expected_slides: int, screenshots: dict[str, Pa
         if screenshots:
             page.pause(0.5)
             page.screenshot(screenshots["title"])
-        steps = 0
+        steps, too_tall = 0, set()
         while not page.evaluate("Reveal.isLastSlide() && !Reveal.availableFragments().next"):
-            page.evaluate("Reveal.next()")
+            # A slide taller than the deck must scroll (RISE's "scroll"), not spill over its bottom.
+            unscrollable = page.evaluate(
+                "(() => { Reveal.next(); const s = Reveal.getCurrentSlide();"
+                " const tall = s.scrollHeight > Reveal.getConfig().height;"
+                " const scrolls = getComputedStyle(s).overflowY === 'auto';"
+                " return tall && !scrolls ? Reveal.getSlidePastCount() : -1; })()"
+            )
+            if unscrollable >= 0:
+                too_tall.add(unscrollable)
             steps += 1
             assert steps < MAX_STEPS, "Reveal.next() never reached the end"
+        scrollable = page.evaluate("document.querySelectorAll('section.scrollable-slide').length")
         visited_end = page.evaluate("Reveal.getSlidePastCount() + 1")
         if screenshots:
             # The first slide with a figure, all its fragments shown.
@@ -97,6 +106,7 @@ def present_offline(index: Path, expected_slides: int, screenshots: dict[str, Pa
             "total": total, "images": images, "steps": steps, "visited_end": visited_end,
             "exceptions": page.exceptions, "console_errors": page.console_errors,
             "failed_requests": page.failed_requests, "expected": expected_slides,
+            "too_tall": sorted(too_tall), "scrollable": scrollable,
         }
 
 
@@ -106,6 +116,7 @@ def assert_presented(seen: dict):
     assert seen["images"], "no figure in the deck"
     broken = [img for img in seen["images"] if not (img["complete"] and img["width"] > 0)]
     assert not broken, f"images that did not load: {broken}"
+    assert not seen["too_tall"], f"slides (from 0) too tall to fit that do not scroll: {seen['too_tall']}"
     assert not seen["failed_requests"], seen["failed_requests"]
     assert not seen["exceptions"], seen["exceptions"]
     assert not seen["console_errors"], seen["console_errors"]
@@ -123,6 +134,7 @@ def test_stand_in_deck_presents_offline(stand_in, tmp_path):
     seen = present_offline(index, EXPECTED_SLIDES)
     assert seen["total"] == EXPECTED_SLIDES
     assert len(seen["images"]) == 3  # the markdown image, the bar chart, the hidden-code plot
+    assert seen["scrollable"] >= 1  # the long output
     assert_presented(seen)
 
 

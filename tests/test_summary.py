@@ -57,7 +57,8 @@ def test_write_summary_replaces_only_the_section_and_prunes_old_figures(stand_in
     assert text.startswith("# Title\n\nBefore.\n\n") and text.endswith(f"{summary.END}\n\nAfter.\n")
     assert "old text" not in text and "### 1. Data" in text
     assert not stale.exists()
-    assert sorted(p.name for p in (tmp_path / summary.FIGURES_DIR).iterdir()) == sorted(p.name for p in written)
+    kept = sorted(p.name for p in (tmp_path / summary.FIGURES_DIR).iterdir())
+    assert kept == sorted(p.name for p in written)
     assert summary.stale_parts(notebook, readme, tmp_path) == []
     readme.write_text(text.replace("loan: 24%", "loan: 25%"))
     assert summary.stale_parts(notebook, readme, tmp_path)  # a hand edit is caught
