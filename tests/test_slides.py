@@ -94,12 +94,19 @@ def present_offline(index: Path, expected_slides: int, screenshots: dict[str, Pa
         scrollable = page.evaluate("document.querySelectorAll('section.scrollable-slide').length")
         visited_end = page.evaluate("Reveal.getSlidePastCount() + 1")
         if screenshots:
-            # The first slide with a figure, all its fragments shown.
+            # The first slide with a figure, all its fragments shown, scrolled to the figure.
             page.evaluate(
                 "(() => { const slide = Reveal.getSlides().find(s => s.querySelector('.jp-OutputArea img'));"
                 " const at = Reveal.getIndices(slide); Reveal.slide(at.h, at.v, 1000); })()"
             )
             page.pause(1.0)
+            page.evaluate(
+                "(() => { const slide = Reveal.getCurrentSlide();"
+                " const img = slide.querySelector('.jp-OutputArea img');"
+                " const offset = img.getBoundingClientRect().top - slide.getBoundingClientRect().top;"
+                " slide.scrollTop += offset / Reveal.getScale() - 20; })()"
+            )
+            page.pause(0.3)
             page.screenshot(screenshots["plot"])
         page.pause(0.2)
         return {
