@@ -155,6 +155,15 @@ def test_the_deck_checker_notices_a_network_load(stand_in, tmp_path):
     assert any("example.org" in failure for failure in seen["failed_requests"])
 
 
+def test_tex_formulas_are_refused_as_the_offline_deck_cannot_render_them(stand_in, tmp_path):
+    nb = nbformat.read(stand_in, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("Demographic parity: $P(\\hat{Y}=1 \\mid A=a)$"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("A loan from $5K to $50K is not a formula."))
+    assert slides.cells_with_tex(nb) == [len(nb.cells) - 2]
+    with pytest.raises(ValueError, match="TeX"):
+        slides.render_deck(nb, stand_in.parent)
+
+
 def test_committed_index_html_presents_offline(notebook):
     assert slides.INDEX_HTML.is_file(), "run `make slides`"
     screenshots = {"title": ARTEFACTS / "slides-title.png", "plot": ARTEFACTS / "slides-plot.png"}

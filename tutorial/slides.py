@@ -197,8 +197,22 @@ def external_loads(page: str) -> list[str]:
     return [url for url in finder.loads if not url.startswith(("data:", "#"))]
 
 
+# TeX in markdown: $$...$$, \(...\), \[...\], \begin{...}, or $...$ holding a TeX command, ^ or _
+# (so that "$50K to $60K" is not taken for a formula).
+_TEX = re.compile(r"\$\$|\\\(|\\\[|\\begin\{|\$[^$\n]*[\\^_][^$\n]*\$")
+
+
+def cells_with_tex(nb) -> list[int]:
+    """Markdown cells with TeX formulas: the offline deck carries no MathJax, so it would show raw TeX."""
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown" and _TEX.search(cell.source)]
+
+
 def render_deck(nb, notebook_dir: Path, reveal_dir: Path = REVEAL_DIR, name: str = "index") -> str:
     """The self-contained reveal.js page of ``nb``; images in markdown are read from ``notebook_dir``."""
+    tex = cells_with_tex(nb)
+    if tex:
+        raise ValueError(f"markdown cells {tex} have TeX formulas, which the offline deck cannot render "
+                         "(it has no MathJax): write them in plain text or Unicode")
     settings = {**RISE_SETTINGS, **(nb.metadata.get("rise") or {})}
     config = Config()
     config.SlidesExporter.reveal_theme = settings["theme"]
