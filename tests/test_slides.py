@@ -7,6 +7,7 @@ deck go to test-artefacts/ for a person to look at.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -184,30 +185,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_jupyterlab_serves_the_notebook_as_a_rise_slideshow():
-    """What `make present` starts: JupyterLab with jupyterlab-rise, which renders the notebook as slides."""
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """What `make present` starts: JupyterLab (with jupyterlab-rise), on loopback, on a copy of the
+    notebook (so that nothing the server saves can touch the committed one)."""
+    root = tmp_path_factory.mktemp("present")
+    shutil.copy(slides.NOTEBOOK, root / slides.NOTEBOOK.name)
+    (root / "images").symlink_to(REPO / "images")
     port, token = _free_port(), "slides-test"
     server = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "jupyter"), "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO}"],
+         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    base = f"http://127.0.0.1:{port}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with opener.open(f"http://127.0.0.1:{port}/rise/{slides.NOTEBOOK.name}?token={token}",
-                                 timeout=5) as response:
-                    rise_page = response.read().decode()
+                opener.open(f"{base}/api/status?token={token}", timeout=5).close()
                 break
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "JupyterLab did not start"
                 time.sleep(0.5)
-        with opener.open(f"http://127.0.0.1:{port}/lab?token={token}", timeout=10) as response:
-            lab_page = response.read().decode()
+        yield base, token, opener
     finally:
         server.terminate()
-        server.wait(timeout=20)
-    assert "jupyterlab-rise" in rise_page
-    assert '"name": "jupyterlab-rise"' in lab_page  # the extension is enabled in JupyterLab itself
+        server.wait(timeout=30)
+
+
+def test_jupyterlab_has_the_rise_extension(jupyterlab):
+    base, token, opener = jupyterlab
+    with opener.open(f"{base}/lab?token={token}", timeout=10) as response:
+        lab_page = response.read().decode()
+    assert '"name": "jupyterlab-rise"' in lab_page  # enabled in JupyterLab: Alt+R starts the slideshow
+
+
+def test_rise_presents_the_notebook_with_our_settings(jupyterlab, notebook):
+    """The speaker's path: jupyterlab-rise renders the notebook as slides, with the notebook's settings."""
+    base, token, _ = jupyterlab
+    slide_number = "document.querySelector('.reveal .slide-number')"
+    with OfflinePage(allow_origin=base, timeout=90) as page:
+        page.open(f"{base}/rise/{slides.NOTEBOOK.name}?token={token}")
+        page.wait_for(f"{slide_number} !== null && {slide_number}.textContent.includes('/')", timeout=90)
+        page.pause(1.0)
+        shown = "".join(page.evaluate(f"{slide_number}.textContent").split())
+        font = page.evaluate("getComputedStyle(document.querySelector('.reveal')).fontFamily")
+        page.screenshot(ARTEFACTS / "rise-title.png")
+        blocked = [failure for failure in page.failed_requests if failure.startswith("blocked")]
+    assert shown == f"1/{slides.expected_slide_count(notebook)}"  # slideNumber "c/t", the first slide
+    assert "Source Sans Pro" in font  # theme "white" (the default theme would load Google Fonts)
+    assert not blocked, f"RISE tried to reach the network: {blocked}"

@@ -36,8 +36,12 @@ class BrowserError(RuntimeError):
 class OfflinePage:
     """One tab of a fresh headless Chromium without network. Use as a context manager."""
 
-    def __init__(self, width: int = 1280, height: int = 800, timeout: float = 30.0):
+    def __init__(self, width: int = 1280, height: int = 800, timeout: float = 30.0, allow_origin: str = ""):
+        """``allow_origin``: a loopback origin ("http://127.0.0.1:8888") the page may also load from."""
+        if allow_origin and not allow_origin.startswith(("http://127.0.0.1:", "ws://127.0.0.1:")):
+            raise ValueError("only a loopback origin can be allowed")
         self.width, self.height, self.timeout = width, height, timeout
+        self.allow_origin = allow_origin
         self.exceptions: list[str] = []  # uncaught JS exceptions
         self.console_errors: list[str] = []  # console.error and browser log errors
         self.failed_requests: list[str] = []  # blocked or failed loads
@@ -48,8 +52,11 @@ class OfflinePage:
         if not Path(CHROMIUM).exists():
             raise BrowserError(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
         self._profile = tempfile.mkdtemp(prefix="chromium-profile-")
+        flags = FLAGS
+        if self.allow_origin:  # loopback bypasses the dead proxy; everything else still goes nowhere
+            flags = [f for f in FLAGS if not f.startswith("--proxy-bypass-list")]
         self._proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-port=0",
+            [CHROMIUM, *flags, f"--user-data-dir={self._profile}", "--remote-debugging-port=0",
              f"--window-size={self.width},{self.height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -122,7 +129,8 @@ class OfflinePage:
             self.requests.append(url)
             reply = {"id": next(self._ids), "sessionId": self._session,
                      "params": {"requestId": params["requestId"]}}
-            if url.startswith(LOCAL_SCHEMES):
+            allowed = self.allow_origin and url.startswith(self.allow_origin + "/")
+            if url.startswith(LOCAL_SCHEMES) or allowed:
                 reply["method"] = "Fetch.continueRequest"
             else:
                 self.failed_requests.append(f"blocked (network): {url}")
@@ -161,9 +169,10 @@ class OfflinePage:
             time.sleep(0.1)
         raise BrowserError(f"timed out waiting for {expression}")
 
-    def open(self, path: Path):
-        """Load a local file and wait for its load event."""
-        self.send("Page.navigate", url=Path(path).resolve().as_uri())
+    def open(self, path: Path | str):
+        """Load a local file (or a URL of the allowed origin) and wait for its load event."""
+        url = path if isinstance(path, str) and "://" in path else Path(path).resolve().as_uri()
+        self.send("Page.navigate", url=url)
         self.wait_for("document.readyState === 'complete'")
 
     def pause(self, seconds: float):
