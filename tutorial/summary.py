@@ -124,7 +124,7 @@ def render_summary(nb) -> tuple[str, dict[str, bytes]]:
         # Content-addressed names: stable however cells move; identical figures share a file.
         digest = hashlib.sha256(data).hexdigest()[:12]
         stable = f"{FIGURES_DIR}/figure-{digest}{Path(name).suffix}"
-        body = body.replace(f"({name})", f"({stable})")
+        body = body.replace(f"![png]({name})", f"![figure]({stable})").replace(f"({name})", f"({stable})")
         figures[stable] = data
     return f"{GENERATED_NOTE}\n\n{_tidy(_shift_headings(body))}", figures
 
