@@ -1,0 +1,124 @@
+"""Counterfactual helpers. The alibi search needs TensorFlow's graph mode, which is process-wide while
+other tests build Keras models eagerly, so that check runs in a child Python (this file as a script)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tutorial.counterfactuals import before_after, changed_features, counterfactual_ranges, decode
+from tutorial.data import FEATURES, load_adult
+from tutorial.encoding import encoded_layout
+from tutorial.models import build_preprocessor
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXED = ["gender", "ethnicity", "native-country", "relationship", "marital-status"]
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_adult("train", n_rows=1_000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def preprocessor(sample):
+    return build_preprocessor(sample.category_map).fit(sample.X)
+
+
+def test_layout_matches_the_preprocessor_output(sample, preprocessor):
+    layout = encoded_layout(sample.category_map)
+    encoded = preprocessor.transform(sample.X[:20])
+    assert layout.n_columns == encoded.shape[1] == len(layout.column_features)
+    for k, (feature, start, width) in enumerate(zip(layout.features, layout.starts, layout.widths)):
+        if k < layout.n_categorical:
+            assert layout.cat_vars[start] == width
+            hot = encoded[:, start:start + width].argmax(axis=1)
+            assert np.array_equal(hot, sample.X[:20, FEATURES.index(feature)])
+    assert sorted(layout.features) == sorted(FEATURES)
+
+
+def test_decode_inverts_the_preprocessor(sample, preprocessor):
+    layout = encoded_layout(sample.category_map)
+    assert np.array_equal(decode(preprocessor.transform(sample.X[:50]), preprocessor, layout), sample.X[:50])
+
+
+def test_ranges_pin_fixed_features_and_let_age_only_grow(sample, preprocessor):
+    layout = encoded_layout(sample.category_map)
+    encoded = preprocessor.transform(sample.X)
+    # stand-in category positions: a category's position is its code
+    positions = {k: np.arange(w, dtype=float) for k, w in enumerate(layout.widths[:layout.n_categorical])}
+    x = encoded[:1]
+    low, high = counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"])
+    assert low.shape == high.shape == (1, len(FEATURES))
+    for k, feature in enumerate(layout.features):
+        if feature in FIXED:
+            assert low[0, k] == high[0, k] == sample.X[0, FEATURES.index(feature)]
+        elif feature == "age":
+            assert low[0, k] == x[0, layout.starts[k]] and high[0, k] >= low[0, k]
+        else:
+            assert low[0, k] < high[0, k]
+
+
+def test_before_after_table_names_categories_and_marks_changes(sample):
+    x = sample.X[:1]
+    cf = x.copy()
+    cf[0, FEATURES.index("capital-gain")] += 5_000
+    degrees = sample.category_map[FEATURES.index("education")]
+    other = "Doctorate" if degrees[int(x[0, FEATURES.index("education")])] != "Doctorate" else "Masters"
+    cf[0, FEATURES.index("education")] = degrees.index(other)
+    table = before_after(x, cf, sample.category_map, 0.2, 0.7)
+    assert table.loc["education", "after"] == other
+    assert set(table.index[table["changed"] != ""]) == {"education", "capital-gain"}
+    assert table.loc["P(approved)", "after"] == 0.7
+    assert changed_features(x, cf) == ["education", "capital-gain"]
+    assert (before_after(x, None, sample.category_map, 0.2, None)["after"] == "-").all()
+
+
+def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():
+    result = subprocess.run([sys.executable, __file__, "check_counterfactual_search"], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "counterfactual found" in result.stdout, result.stdout[-2000:]
+
+
+def check_counterfactual_search():
+    """In graph mode: a small Keras model, a rejected applicant, CounterfactualProto as in the notebook."""
+    from alibi.explainers import CounterfactualProto
+
+    from tutorial.counterfactuals import FIT_KWARGS, category_positions
+    from tutorial.models import build_keras_model, set_seeds
+
+    set_seeds(0)
+    data = load_adult("train", n_rows=1_500, seed=0)
+    pre = build_preprocessor(data.category_map).fit(data.X)
+    layout = encoded_layout(data.category_map)
+    encoded = pre.transform(data.X)
+    model = build_keras_model(layout.n_columns, seed=0)
+    model.fit(encoded, data.y, epochs=5, batch_size=64, verbose=0)
+    proba = model.predict(encoded)[:, 1]
+    positions = category_positions(model, encoded, layout)
+    row = int(np.flatnonzero((proba >= 0.3) & (proba < 0.5))[0])
+    x = encoded[row:row + 1]
+    explainer = CounterfactualProto(
+        model, shape=x.shape, cat_vars=layout.cat_vars, ohe=True,
+        feature_range=counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"]),
+        use_kdtree=True, theta=10.0, beta=0.01, kappa=0.1, c_init=1.0, c_steps=3, max_iterations=300)
+    explainer.fit(encoded, **FIT_KWARGS)
+    explanation = explainer.explain(x)
+    assert explanation.cf is not None, row
+    cf = decode(explanation.cf["X"], pre, layout)
+    assert not set(changed_features(data.X[row], cf)) & set(FIXED), changed_features(data.X[row], cf)
+    assert cf[0, FEATURES.index("age")] >= data.X[row, FEATURES.index("age")]
+    assert model.predict(pre.transform(cf))[0, 1] >= 0.5
+    print(f"counterfactual found for row {row}: {changed_features(data.X[row], cf)}")
+
+
+if __name__ == "__main__":
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    globals()[sys.argv[1]]()

@@ -1,0 +1,105 @@
+"""Counterfactual explanations with alibi's CounterfactualProto on the Keras model's encoded input.
+
+The Keras model takes the preprocessor's output (one-hot blocks, then standardised numbers), so the
+counterfactual search runs in that space with alibi's one-hot support (``cat_vars``, ``ohe=True``).
+alibi moves a categorical feature along a learned number line (each category's position from the ABDM
+distances between categories, scaled by multidimensional scaling); a feature is held fixed by giving it
+a range of a single value in that line, ``feature_range`` min = max. Those positions are needed before
+the explainer that uses them exists, hence ``category_positions`` (a first fit with open ranges).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import FEATURES, NUMERIC, to_display
+from .encoding import EncodedLayout
+
+# Arguments of CounterfactualProto.fit shared by the probe and the real explainers: standardised
+# category positions do not depend on feature_range, so the probe's positions are the explainer's.
+FIT_KWARGS = dict(d_type="abdm", disc_perc=[25, 50, 75], standardize_cat_vars=True,
+                  update_feature_range=False)
+
+
+def category_positions(predictor, X_train_encoded: np.ndarray,
+                       layout: EncodedLayout) -> dict[int, np.ndarray]:
+    """alibi's position of every category on its feature's number line, keyed by encoded feature index."""
+    from alibi.explainers import CounterfactualProto
+
+    n = len(layout.features)
+    probe = CounterfactualProto(predictor, shape=(1, layout.n_columns), cat_vars=layout.cat_vars, ohe=True,
+                                feature_range=(np.full((1, n), -1e3), np.full((1, n), 1e3)))
+    probe.fit(X_train_encoded, **FIT_KWARGS)
+    return {k: np.asarray(v) for k, v in probe.d_abs.items()}
+
+
+def counterfactual_ranges(x_encoded: np.ndarray, layout: EncodedLayout, positions: dict[int, np.ndarray],
+                          X_train_encoded: np.ndarray, fixed=(), only_up=()) -> tuple[np.ndarray, np.ndarray]:
+    """alibi ``feature_range`` (min, max), shape (1, n features) in encoded feature order.
+
+    ``fixed`` features keep the applicant's value (min = max); ``only_up`` numeric features may grow, not
+    shrink; the rest may move over the range seen in training.
+    """
+    x_encoded = np.atleast_2d(x_encoded)
+    n = len(layout.features)
+    low, high = np.zeros((1, n)), np.zeros((1, n))
+    for k, (feature, start, width) in enumerate(zip(layout.features, layout.starts, layout.widths)):
+        if k < layout.n_categorical:
+            line = positions[k]
+            current = line[int(np.argmax(x_encoded[0, start:start + width]))]
+            low[0, k], high[0, k] = (current, current) if feature in fixed else (line.min(), line.max())
+        else:
+            current = x_encoded[0, start]
+            low[0, k], high[0, k] = X_train_encoded[:, start].min(), X_train_encoded[:, start].max()
+            if feature in fixed:
+                low[0, k] = high[0, k] = current
+            elif feature in only_up:
+                low[0, k] = current
+                high[0, k] = max(high[0, k], current)
+    return low, high
+
+
+def decode(x_encoded: np.ndarray, preprocessor, layout: EncodedLayout) -> np.ndarray:
+    """Encoded rows back to model features (codes, whole numbers), in ``FEATURES`` order."""
+    x_encoded = np.atleast_2d(x_encoded)
+    codes = np.zeros((len(x_encoded), len(FEATURES)))
+    for k, (feature, start, width) in enumerate(zip(layout.features, layout.starts, layout.widths)):
+        if k < layout.n_categorical:
+            codes[:, FEATURES.index(feature)] = x_encoded[:, start:start + width].argmax(axis=1)
+    numeric = layout.features[layout.n_categorical:]
+    first = layout.starts[layout.n_categorical]
+    scaler = preprocessor.named_transformers_["numeric"]
+    values = scaler.inverse_transform(x_encoded[:, first:first + len(numeric)])
+    for j, feature in enumerate(numeric):
+        codes[:, FEATURES.index(feature)] = np.round(values[:, j])
+    return codes
+
+
+def before_after(x_codes: np.ndarray, cf_codes: np.ndarray, category_map, p_before: float,
+                 p_after: float | None) -> pd.DataFrame:
+    """One applicant before and after the counterfactual change, readable, with P(approved).
+
+    ``cf_codes`` None (no counterfactual found) gives an empty "after" column.
+    """
+    before = to_display(x_codes, category_map).iloc[0]
+    table = pd.DataFrame({"before": before.astype(object)})
+    if cf_codes is None:
+        table["after"] = "-"
+        table["changed"] = ""
+    else:
+        after = to_display(cf_codes, category_map).iloc[0].astype(object)
+        table["after"] = after
+        table["changed"] = np.where(before.astype(str) != after.astype(str), "<-", "")
+    probabilities = pd.DataFrame(
+        {"before": [round(float(p_before), 3)],
+         "after": ["-" if p_after is None else round(float(p_after), 3)], "changed": [""]},
+        index=["P(approved)"])
+    return pd.concat([table, probabilities])
+
+
+def changed_features(x_codes: np.ndarray, cf_codes: np.ndarray) -> list[str]:
+    """Names of the features whose value differs between the two rows of model features."""
+    x_codes, cf_codes = np.ravel(x_codes), np.ravel(cf_codes)
+    return [f for i, f in enumerate(FEATURES)
+            if (abs(x_codes[i] - cf_codes[i]) >= 0.5 if f in NUMERIC else x_codes[i] != cf_codes[i])]
