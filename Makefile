@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NOTEBOOK := explainability-and-bias.ipynb
 
-.PHONY: install run test lint lab clean rise slides summary diagrams present
+.PHONY: install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -14,11 +14,39 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-run: install  ## execute the notebook in place, top to bottom, with a progress bar
+run: install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
-test: install node_modules/.installed  ## unit tests, the fast-mode notebook run and the other checks
+test: install serve-env node_modules/.installed  ## unit tests, the fast-mode notebook run and the other checks
 	$(BIN)/python -m pytest
+
+# Serving (pipeline/README.md): seldon-core needs its own environment, built from the steps' pins.
+SERVE_VENV := .venv-serve
+SERVE_REQUIREMENTS := $(wildcard pipeline/pipeline_steps/*/requirements.txt)
+KUBECTL ?= kubectl
+
+serve-env: $(SERVE_VENV)/.installed  ## build .venv-serve (seldon-core 1.18.2) from the steps' requirements
+
+$(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
+	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
+	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
+	touch $@
+
+serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/)
+	$(BIN)/python -m tutorial.serving start
+
+stop: install  ## stop the services `make serve` started, by their pids
+	$(BIN)/python -m tutorial.serving stop
+
+deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)
+	$(KUBECTL) apply -f pipeline/deploy/
+
+undeploy:  ## delete them
+	$(KUBECTL) delete --ignore-not-found -f pipeline/deploy/
+
+bench-serving: install serve-env  ## REST against in-process latency, batch and explanation times
+	$(BIN)/python scripts/bench_serving.py
 
 lint: install  ## ruff over the code and the notebook
 	$(BIN)/ruff check .

@@ -1,0 +1,290 @@
+"""Serving speed, side by side in one run: the Seldon services over REST against the same model in-process.
+
+    .venv/bin/python scripts/bench_serving.py            # or: make bench-serving
+    .venv/bin/python scripts/bench_serving.py --sweep    # also try gunicorn workers/threads and n_jobs
+
+Uses the artefacts of the last notebook run when there are some, else trains the full-size model and
+explainer into a temporary directory. Prints a markdown table (pipeline/README.md keeps a copy).
+Goals: one remote explanation <= 1.5x the in-process one; a 1,000-row batch over REST <= 1.5x in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dill
+import numpy as np
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tutorial import serving  # noqa: E402
+from tutorial.data import load_adult  # noqa: E402
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(seconds, q) * 1000)
+
+
+def timed(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def timed_together(fns: dict, repeat: int) -> dict[str, list[float]]:
+    """Time each function ``repeat`` times, interleaved, so all see the same load on the machine."""
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def tensor(rows: np.ndarray) -> dict:
+    return {"data": {"tensor": {"shape": list(rows.shape), "values": rows.ravel().tolist()}}}
+
+
+def ndarray(rows: np.ndarray) -> dict:
+    return {"data": {"ndarray": rows.tolist()}}
+
+
+def rest_predict(session: requests.Session, url: str, payload: dict) -> np.ndarray:
+    response = session.post(url, json=payload, timeout=30)
+    response.raise_for_status()
+    data = response.json()["data"]
+    if "tensor" in data:
+        return np.reshape(data["tensor"]["values"], data["tensor"]["shape"])
+    return np.asarray(data["ndarray"])
+
+
+def throughput(url: str, rows: np.ndarray, n_requests: int, n_clients: int) -> float:
+    """Requests per second of single-row predictions from concurrent clients."""
+
+    def client(k):
+        with requests.Session() as session:
+            for i in range(k, n_requests, n_clients):
+                rest_predict(session, url, ndarray(rows[i % len(rows)][None, :]))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(n_clients) as pool:
+        list(pool.map(client, range(n_clients)))
+    return n_requests / (time.perf_counter() - start)
+
+
+def bench_model(model_service, local, rows, n_single, n_batch) -> dict:
+    results = {}
+    session = requests.Session()
+    one = rows[:1]
+    rest_predict(session, model_service.predict_url, ndarray(one))  # warm up
+    local.predict_proba(one)
+    results["single"] = timed_together(
+        {
+            "rest": lambda: rest_predict(session, model_service.predict_url, ndarray(one)),
+            "local": lambda: local.predict_proba(one),
+        },
+        n_single,
+    )
+    batch = rows[:1000]
+    assert np.allclose(
+        rest_predict(session, model_service.predict_url, tensor(batch)), local.predict_proba(batch)
+    )
+    results["batch"] = timed_together(
+        {
+            "rest_tensor": lambda: rest_predict(session, model_service.predict_url, tensor(batch)),
+            "rest_ndarray": lambda: rest_predict(session, model_service.predict_url, ndarray(batch)),
+            "local": lambda: local.predict_proba(batch),
+        },
+        n_batch,
+    )
+    return results
+
+
+def bench_explanations(explainer_service, explainer_dir, local, applicants, repeat) -> dict:
+    from alibi.saving import load_explainer
+
+    explainer = load_explainer(explainer_dir / "explainer", predictor=local.predict)
+    remote, in_process, same = [], [], True
+    for x in applicants:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            response = requests.post(explainer_service.predict_url, json=ndarray(x[None, :]), timeout=120)
+            remote.append(time.perf_counter() - start)
+            response.raise_for_status()
+            np.random.seed(0)  # as the explainer service does before every explanation
+            start = time.perf_counter()
+            explanation = explainer.explain(x, threshold=0.95)
+            in_process.append(time.perf_counter() - start)
+        same &= (
+            response.json()["jsonData"]["data"]["anchor"]
+            == json.loads(explanation.to_json())["data"]["anchor"]
+        )
+    return {"remote": remote, "local": in_process, "same_anchors": same}
+
+
+def artefacts_root() -> tuple[Path, str]:
+    if all((s.artefacts / "manifest.json").exists() for s in (serving.MODEL, serving.EXPLAINER)):
+        return serving.STEPS, "the notebook run's artefacts"
+    root = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    serving.export_artefacts(*serving.build_serving_artefacts(), root=root)
+    return root, "freshly trained full-size artefacts"
+
+
+def step_dir(root: Path, step: serving.Step) -> Path:
+    return step.artefacts if root == serving.STEPS else root / step.name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=serving.MODEL.workers)
+    parser.add_argument("--threads", type=int, default=serving.MODEL.threads)
+    parser.add_argument("--n-jobs", type=int, default=1, help="the served forest's n_jobs")
+    parser.add_argument("--single", type=int, default=500, help="single-row requests timed")
+    parser.add_argument("--batches", type=int, default=20, help="1,000-row batches timed")
+    parser.add_argument("--explanations", type=int, default=3, help="applicants explained (each twice)")
+    parser.add_argument("--sweep", action="store_true", help="throughput for several gunicorn settings")
+    args = parser.parse_args()
+
+    root, source = artefacts_root()
+    with open(step_dir(root, serving.MODEL) / "model.dill", "rb") as f:
+        local = dill.load(f)
+    rows = load_adult("test", n_rows=2000, seed=2).X
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+
+    print(
+        f"Artefacts: {source}. Served: {args.workers} gunicorn worker(s) x {args.threads} thread(s), "
+        f"forest n_jobs={args.n_jobs}; 2 CPU cores."
+    )
+    model = serving.start_service(
+        serving.MODEL,
+        step_dir(root, serving.MODEL),
+        port=serving.free_port(),
+        metrics_port=serving.free_port(),
+        workers=args.workers,
+        threads=args.threads,
+        n_jobs=args.n_jobs,
+        log=logs / "model.log",
+    )
+    explainer = serving.start_service(
+        serving.EXPLAINER,
+        step_dir(root, serving.EXPLAINER),
+        port=serving.free_port(),
+        metrics_port=serving.free_port(),
+        model_url=model.predict_url,
+        log=logs / "explainer.log",
+    )
+    try:
+        table = []
+        for n_jobs in (1, 2):
+            local.set_params(classifier__n_jobs=n_jobs)
+            m = bench_model(model, local, rows, args.single, args.batches)
+            rps = throughput(model.predict_url, rows, 2000, 8)
+            local_rps = 1 / statistics.mean(m["single"]["local"])
+            e = bench_explanations(
+                explainer, step_dir(root, serving.EXPLAINER), local, rows[: args.explanations], 2
+            )
+            table.append((n_jobs, m, rps, local_rps, e))
+
+        print()
+        print(
+            "| measure | REST (Seldon service) | in-process, n_jobs=1 | in-process, n_jobs=2 "
+            "| REST / best in-process |"
+        )
+        print("|---|---|---|---|---|")
+        (_, m1, rps, rps1, e1), (_, m2, _, rps2, e2) = table
+
+        def row(name, rest, a, b, unit="ms"):
+            best = min(a, b) if unit == "ms" else max(a, b)
+            ratio = rest / best if unit == "ms" else best / rest
+            print(f"| {name} | {rest:.1f} {unit} | {a:.1f} {unit} | {b:.1f} {unit} | {ratio:.2f}x |")
+
+        row(
+            "single row, p50",
+            percentile_ms(m1["single"]["rest"], 50),
+            percentile_ms(m1["single"]["local"], 50),
+            percentile_ms(m2["single"]["local"], 50),
+        )
+        row(
+            "single row, p99",
+            percentile_ms(m1["single"]["rest"], 99),
+            percentile_ms(m1["single"]["local"], 99),
+            percentile_ms(m2["single"]["local"], 99),
+        )
+        row("single-row throughput (REST: 8 clients)", rps, rps1, rps2, unit="req/s")
+        for payload in ("rest_tensor", "rest_ndarray"):
+            row(
+                f"1,000-row batch, median ({payload[5:]} payload)",
+                percentile_ms(m1["batch"][payload], 50),
+                percentile_ms(m1["batch"]["local"], 50),
+                percentile_ms(m2["batch"]["local"], 50),
+            )
+        remote = statistics.median(e1["remote"] + e2["remote"]) * 1000
+        row(
+            "one explanation, median (Anchors)",
+            remote,
+            statistics.median(e1["local"]) * 1000,
+            statistics.median(e2["local"]) * 1000,
+        )
+        print(
+            f"\nSame anchors remote and in-process (n_jobs=1, as served): {e1['same_anchors']}. "
+            f"Explanations: {args.explanations} applicants x 2 per setting."
+        )
+
+        if args.sweep:
+            sweep(root, rows, logs)
+    finally:
+        serving.Services(model, explainer).stop()
+
+
+def sweep(root: Path, rows: np.ndarray, logs: Path) -> None:
+    print(
+        "\n| gunicorn workers x threads, n_jobs | single-row p50 | throughput, 8 clients | 1,000-row batch |"
+    )
+    print("|---|---|---|---|")
+    for workers, threads, n_jobs in (
+        (1, 1, 1),
+        (1, 4, 1),
+        (2, 1, 1),
+        (2, 2, 1),
+        (4, 1, 1),
+        (1, 1, 2),
+        (2, 1, 2),
+    ):
+        service = serving.start_service(
+            serving.MODEL,
+            step_dir(root, serving.MODEL),
+            port=serving.free_port(),
+            metrics_port=serving.free_port(),
+            workers=workers,
+            threads=threads,
+            n_jobs=n_jobs,
+            log=logs / f"sweep-{workers}-{threads}-{n_jobs}.log",
+        )
+        try:
+            session = requests.Session()
+            rest_predict(session, service.predict_url, ndarray(rows[:1]))
+            single = timed(lambda: rest_predict(session, service.predict_url, ndarray(rows[:1])), 200)
+            batch = timed(lambda: rest_predict(session, service.predict_url, tensor(rows[:1000])), 10)
+            rps = throughput(service.predict_url, rows, 1000, 8)
+            print(
+                f"| {workers} x {threads}, n_jobs={n_jobs} | {percentile_ms(single, 50):.1f} ms "
+                f"| {rps:.0f} req/s | {percentile_ms(batch, 50):.1f} ms |"
+            )
+        finally:
+            serving.stop_service(service)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The cluster path, checked without a cluster: SeldonDeployments against Seldon Core 1.18.2's CRD,
+the s2i settings, the Dockerfiles, and the steps' pins resolved for Python 3.8 (the s2i image) and 3.11.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from packaging.markers import Marker
+
+from tutorial import serving
+
+ROOT = Path(__file__).resolve().parent.parent
+CRD = ROOT.parent / "shared" / "seldon" / "seldondeployment-crd.yaml"  # test data, never copied into the repo
+MANIFESTS = sorted((ROOT / "pipeline" / "deploy").glob("*.yaml"))
+STEPS = [serving.MODEL, serving.EXPLAINER]
+
+
+def to_json_schema(schema: dict) -> dict:
+    """An OpenAPI v3 schema of a CRD as JSON Schema: ``nullable`` becomes a null type, ``x-kubernetes-*``
+    keys go, and objects with declared properties accept no others (kubectl's strict field validation)."""
+    out = {}
+    for key, value in schema.items():
+        if key.startswith("x-kubernetes-") or key == "nullable":
+            continue
+        if key in ("properties", "patternProperties"):
+            out[key] = {name: to_json_schema(s) for name, s in value.items()}
+        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            out[key] = to_json_schema(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            out[key] = [to_json_schema(s) for s in value]
+        else:
+            out[key] = value
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+@pytest.fixture(scope="module")
+def validator():
+    assert CRD.exists(), f"{CRD} is missing: the tests read Seldon's CRD from ../shared/seldon/"
+    crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 2.5 MB
+    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = to_json_schema(v1["schema"]["openAPIV3Schema"])
+    # The generated CRD types graph.children as `items: {}`; the operator's chart nests the graph there.
+    graph = schema["properties"]["spec"]["properties"]["predictors"]["items"]["properties"]["graph"]
+    graph["properties"]["children"]["items"] = {"$ref": "#/definitions/graph"}
+    schema["definitions"] = {"graph": graph}
+    return jsonschema.Draft7Validator(schema)
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def containers(manifest: dict) -> list[dict]:
+    return [
+        c
+        for p in manifest["spec"]["predictors"]
+        for cs in p["componentSpecs"]
+        for c in cs["spec"]["containers"]
+    ]
+
+
+def test_there_is_a_manifest_per_step():
+    assert sorted(load(m)["metadata"]["name"] for m in MANIFESTS) == sorted(s.name for s in STEPS)
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[m.name for m in MANIFESTS])
+def test_manifest_is_valid_against_the_seldon_crd(validator, path):
+    manifest = load(path)
+    assert manifest["apiVersion"] == "machinelearning.seldon.io/v1" and manifest["kind"] == "SeldonDeployment"
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(manifest)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "child without name",
+        "child with unknown field",
+        "typo in container",
+        "replicas as text",
+        "parameter without value",
+    ],
+)
+def test_the_validator_catches_mistakes_children_included(validator, mistake):
+    manifest = load(MANIFESTS[0])
+    broken = copy.deepcopy(manifest)
+    predictor = broken["spec"]["predictors"][0]
+    if mistake == "child without name":
+        predictor["graph"]["children"] = [{"type": "MODEL"}]
+    elif mistake == "child with unknown field":
+        predictor["graph"]["children"] = [
+            {"name": "x", "type": "MODEL", "children": [{"name": "y", "implmentation": "z"}]}
+        ]
+    elif mistake == "typo in container":
+        predictor["componentSpecs"][0]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    elif mistake == "replicas as text":
+        predictor["replicas"] = "one"
+    else:
+        predictor["graph"]["parameters"] = [{"name": "n_jobs", "type": "INT"}]
+    assert not list(validator.iter_errors(manifest)) and list(validator.iter_errors(broken))
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=[m.name for m in MANIFESTS])
+def test_manifest_is_production_ready(path):
+    manifest = load(path)
+    predictor = manifest["spec"]["predictors"][0]
+    pod = predictor["componentSpecs"][0]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    names = {c["name"] for c in containers(manifest)}
+    assert predictor["graph"]["name"] in names  # Seldon matches graph nodes to containers by name
+    for container in containers(manifest):
+        image, _, tag = container["image"].rpartition(":")
+        assert image and tag and tag != "latest"
+        assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+        assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"]["path"] == "/health/ping"
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_explainer_has_long_rest_timeouts_and_calls_the_model_deployment():
+    model = load(ROOT / "pipeline" / "deploy" / "loanclassifier.yaml")
+    explainer = load(ROOT / "pipeline" / "deploy" / "loanclassifier-explainer.yaml")
+    assert int(explainer["spec"]["annotations"]["seldon.io/rest-timeout"]) >= 30_000
+    assert int(explainer["spec"]["annotations"]["seldon.io/rest-timeout"]) > int(
+        model["spec"]["annotations"]["seldon.io/rest-timeout"]
+    )
+    env = {e["name"]: e["value"] for e in containers(explainer)[0]["env"]}
+    service = f"{model['metadata']['name']}-{model['spec']['predictors'][0]['name']}"  # Seldon's service name
+    assert env["LOAN_MODEL_URL"].startswith(f"http://{service}.{model['metadata']['namespace']}.")
+    assert env["LOAN_MODEL_URL"].endswith(":8000/api/v1.0/predictions")
+    assert model["metadata"]["namespace"] == explainer["metadata"]["namespace"]
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[s.name for s in STEPS])
+def test_s2i_environment_names_the_wrapper(step):
+    settings = dict(
+        line.split("=", 1) for line in (step.directory / ".s2i" / "environment").read_text().split()
+    )
+    assert settings == {"MODEL_NAME": step.interface, "SERVICE_TYPE": step.service_type, "PERSISTENCE": "0"}
+    assert (step.directory / f"{step.interface}.py").exists()
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[s.name for s in STEPS])
+def test_dockerfile_runs_the_wrapper_as_non_root_on_python_311(step):
+    lines = [
+        line for line in (step.directory / "Dockerfile").read_text().splitlines() if line and line[0] != "#"
+    ]
+    base = next(line.split()[1] for line in lines if line.startswith("FROM"))
+    assert base.startswith("python:3.11.") and base.count(".") >= 2  # a pinned patch release
+    assert next(line for line in lines if line.startswith("USER")).split()[1] not in ("0", "root")
+    assert lines[-1] == f'CMD ["seldon-core-microservice", "{step.interface}", "--service-type", "MODEL"]'
+    assert f"COPY {step.interface}.py ." in lines and "COPY artefacts/ artefacts/" in lines
+
+
+def pins(path: Path, python: str = "3.11") -> dict[str, str]:
+    """{name: version} of a requirements file for one Python version; every line must be name==version."""
+    found = {}
+    for line in path.read_text().splitlines():
+        requirement, _, marker = line.split("#")[0].partition(";")
+        if not requirement.strip():
+            continue
+        name, _, version = requirement.strip().partition("==")
+        assert version, f"{path}: {line!r} is not pinned exactly"
+        if not marker or Marker(marker).evaluate({"python_version": python}):
+            found[name.split("[")[0].lower()] = version
+    return found
+
+
+@pytest.mark.parametrize("step", STEPS, ids=[s.name for s in STEPS])
+def test_requirements_are_exact_pins_shared_with_the_notebook(step):
+    served, notebook = pins(step.directory / "requirements.txt"), pins(ROOT / "requirements.txt")
+    assert served["seldon-core"] == "1.18.2"
+    assert int(served["setuptools"].split(".")[0]) < 81  # gunicorn 20.1 imports pkg_resources
+    # The pickles the notebook writes load in the service; the same numpy draws the same Anchors samples.
+    for shared in ("scikit-learn", "dill", "numpy"):
+        assert served[shared] == notebook[shared]
+    if step is serving.EXPLAINER:
+        assert served["alibi"] == notebook["alibi"]
+
+
+def test_requirements_resolve_on_python_38_and_311():
+    """A real resolution with uv against PyPI, for the s2i image's Python 3.8 and the local 3.11."""
+    uv = ROOT / ".venv" / "bin" / "uv"
+    runs = {
+        (step.name, version): subprocess.Popen(
+            [
+                str(uv),
+                "pip",
+                "compile",
+                "--quiet",
+                "--python-version",
+                version,
+                "--python-platform",
+                "linux",
+                str(step.directory / "requirements.txt"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for step in STEPS
+        for version in ("3.8", "3.11")
+    }
+    for key, run in runs.items():
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, f"{key}: {err[-2000:]}"
+        resolved = {
+            line.split("==")[0].lower(): line.split("==")[1].split()[0]
+            for line in out.splitlines()
+            if "==" in line and not line.startswith("#")
+        }
+        step, python = serving.STEPS_BY_NAME[key[0]], key[1]
+        assert resolved["seldon-core"] == "1.18.2"
+        assert pins(step.directory / "requirements.txt", python).items() <= resolved.items(), key
