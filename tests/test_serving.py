@@ -407,3 +407,19 @@ def test_ensure_services_reuses_running_ones_and_stops_only_what_it_started(
     private.stop()
     assert not any(serving._alive(pid) for pid in pids)
     assert services.model.healthy() and services.explainer.healthy()
+
+
+def test_command_line_starts_records_and_stops_by_pid(artefacts, monkeypatch, tmp_path, capsys):
+    """What `make serve`, `make status` and `make stop` run."""
+    root, _ = artefacts
+    monkeypatch.setattr(serving, "RUN_DIR", tmp_path)
+    serving.main(["start", "--artefacts", str(root)])
+    pids = [int((tmp_path / f"{step.name}.pid").read_text()) for step in (serving.MODEL, serving.EXPLAINER)]
+    model = serving.running_service(serving.MODEL)
+    assert model is not None and model.pid == pids[0] and serving.running_service(serving.EXPLAINER)
+    assert post(model.predict_url, ndarray([ROW])).status_code == 200
+    serving.main(["start", "--artefacts", str(root)])  # idempotent: they are already running
+    assert "Already running" in capsys.readouterr().out
+    serving.main(["stop"])
+    assert not any(serving._alive(pid) for pid in pids)
+    assert not list(tmp_path.glob("*.pid")) and serving.running_service(serving.MODEL) is None

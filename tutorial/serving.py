@@ -517,15 +517,14 @@ def _start_all(args) -> None:
             print(f"{s.name}: {s.predict_url}  metrics {s.metrics_url}  pid {s.pid}")
         return
     _stop_all(args)  # half a pair (one crashed): start both afresh
-    if (
-        not (MODEL.artefacts / "manifest.json").exists()
-        or not (EXPLAINER.artefacts / "manifest.json").exists()
-    ):
+    root = Path(args.artefacts) if args.artefacts else None
+    dirs = {s.name: (s.artefacts if root is None else root / s.name) for s in (MODEL, EXPLAINER)}
+    if not all((d / "manifest.json").exists() for d in dirs.values()):
         print("No artefacts yet (make run writes them): training the served model and its explainer...")
-        export_artefacts(*build_serving_artefacts())
-    model = start_service(MODEL)
+        export_artefacts(*build_serving_artefacts(), root=root)
+    model = start_service(MODEL, dirs[MODEL.name])
     _record(model)
-    explainer = start_service(EXPLAINER, model_url=model.predict_url)
+    explainer = start_service(EXPLAINER, dirs[EXPLAINER.name], model_url=model.predict_url)
     _record(explainer)
     for s in (model, explainer):
         print(f"{s.name}: {s.predict_url}  metrics {s.metrics_url}  pid {s.pid}  log {s.log}")
@@ -566,9 +565,9 @@ def _export(args) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tutorial.serving", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(required=True)
-    commands.add_parser("start", help="start both services on 127.0.0.1 (pids under .run/)").set_defaults(
-        run=_start_all
-    )
+    start = commands.add_parser("start", help="start both services on 127.0.0.1 (pids under .run/)")
+    start.add_argument("--artefacts", help="serve <this>/<step name>/ instead of the steps' artefacts/")
+    start.set_defaults(run=_start_all)
     commands.add_parser("stop", help="stop the services started by `start`").set_defaults(run=_stop_all)
     commands.add_parser("status", help="show whether they run").set_defaults(run=_status)
     export = commands.add_parser("export", help="train and export the artefacts without the notebook")
