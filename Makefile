@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 NOTEBOOK := explainability-and-bias.ipynb
+# Jupyter refuses to start as root (containers, CI) unless told it may.
+JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving
 
@@ -52,7 +54,7 @@ lint: install  ## ruff over the code and the notebook
 	$(BIN)/ruff check .
 
 lab: install  ## JupyterLab on the notebook
-	$(BIN)/jupyter lab $(NOTEBOOK)
+	$(BIN)/jupyter lab $(JUPYTER_ROOT) $(NOTEBOOK)
 
 # --- The talk: slides, README summary, diagrams (tutorial/slides.py, summary.py, diagrams.py) ---
 node_modules/.installed: package.json package-lock.json  ## reveal.js from the npm registry, as the lock pins it
@@ -73,7 +75,7 @@ diagrams: install  ## our diagrams (images/workflow.png, images/explainer-deploy
 
 present: install  ## JupyterLab with RISE: in the notebook press Alt+R to start the slideshow
 	@echo "Slideshow: Alt+R in the notebook, or open /rise/$(NOTEBOOK) on the server below."
-	$(BIN)/jupyter lab --allow-root $(NOTEBOOK)
+	$(BIN)/jupyter lab $(JUPYTER_ROOT) $(NOTEBOOK)
 
 clean:  ## remove generated artefacts (not the environments)
 	rm -rf pipeline/pipeline_steps/*/artefacts .pytest_cache
