@@ -31,12 +31,14 @@ def build_preprocessor(category_map: dict[int, list[str]]) -> ColumnTransformer:
 
 
 def build_rf_pipeline(
-    category_map, n_estimators: int = 50, min_samples_leaf: int = 3, seed: int = 0, n_jobs: int | None = 2
+    category_map, n_estimators: int = 50, min_samples_leaf: int = 3, seed: int = 0, n_jobs: int | None = 1
 ) -> Pipeline:
     """Preprocessor + RandomForest: the model that is explained with Anchors and served.
 
     Leaves of at least 3 rows: on adult.test that scores 0.859 against 0.839 for full-depth trees,
     and pickles to ~7 MB instead of ~44 MB, which also makes the served model faster.
+    One thread: joblib's thread pool costs more than 50 small trees on the batches Anchors and the
+    service send (15 ms against 2.5 ms a row, scripts/bench_serving.py); fitting takes ~1 s anyway.
     """
     forest = RandomForestClassifier(
         n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=n_jobs
