@@ -23,7 +23,7 @@ import papermill
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "explainability-and-bias.ipynb"
 # Numbers that legitimately change between runs: durations, ports, process ids, memory addresses.
-VOLATILE = re.compile(r"(\d+(\.\d+)?\s*(s|ms|seconds)\b|port \d+|pid \d+|0x[0-9a-f]+|\d+:\d\d:\d\d)")
+VOLATILE = re.compile(r"(127\.0\.0\.1:\d+|\d+(\.\d+)?\s*(s|ms|seconds)\b|port \d+|pid \d+|0x[0-9a-f]+|\d+:\d\d:\d\d)")
 
 
 def run(fast: bool, workdir: Path) -> tuple[float, nbformat.NotebookNode]:
@@ -40,6 +40,8 @@ def text_outputs(nb) -> list[str]:
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            if "worker_id=" in text:  # raw Prometheus lines: which gunicorn worker served what varies
+                text = "<volatile>"
             if text:
                 texts.append(VOLATILE.sub("<volatile>", text))
     return texts
