@@ -11,40 +11,21 @@ committed notebook or images.
 from __future__ import annotations
 
 import argparse
-import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-import papermill
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "explainability-and-bias.ipynb"
-# Numbers that legitimately change between runs: durations, ports, process ids, memory addresses.
-VOLATILE = re.compile(r"(127\.0\.0\.1:\d+|\d+(\.\d+)?\s*(s|ms|seconds)\b|port \d+|pid \d+|0x[0-9a-f]+|\d+:\d\d:\d\d)")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tutorial.runs import execute, first_difference  # noqa: E402
 
 
-def run(fast: bool, workdir: Path) -> tuple[float, nbformat.NotebookNode]:
-    os.environ["TUTORIAL_IMAGES_DIR"] = str(workdir / "images")
+def run(fast: bool, workdir: Path):
     out = workdir / f"run-{'fast' if fast else 'full'}-{time.monotonic_ns()}.ipynb"
     start = time.perf_counter()
-    papermill.execute_notebook(str(NOTEBOOK), str(out), parameters={"FAST": fast}, cwd=str(ROOT),
-                               progress_bar=False, execution_timeout=1200)
-    return time.perf_counter() - start, nbformat.read(out, as_version=4)
-
-
-def text_outputs(nb) -> list[str]:
-    texts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            if "worker_id=" in text:  # raw Prometheus lines: which gunicorn worker served what varies
-                text = "<volatile>"
-            if text:
-                texts.append(VOLATILE.sub("<volatile>", text))
-    return texts
+    nb = execute(out, fast, images_dir=workdir / "images")
+    return time.perf_counter() - start, nb
 
 
 def section_times(nb) -> dict[str, float]:
@@ -71,14 +52,11 @@ def main() -> None:
         for mode in modes:
             results = [run(mode == "fast", Path(tmp)) for _ in range(args.runs)]
             walls = ", ".join(f"{wall:.1f} s" for wall, _ in results)
-            same = all(text_outputs(nb) == text_outputs(results[0][1]) for _, nb in results)
+            differences = [first_difference(results[0][1], nb) for _, nb in results[1:]]
             print(f"\n{mode} notebook run: {walls} (wall, kernel start included)")
-            print(f"  text outputs identical across {args.runs} runs: {same}")
-            for _, nb in results[1:]:
-                for a, b in zip(text_outputs(results[0][1]), text_outputs(nb)):
-                    if a != b:
-                        print(f"  first difference:\n    {a[:300]!r}\n    {b[:300]!r}")
-                        break
+            print(f"  text outputs identical across {args.runs} runs: {not any(differences)}")
+            for difference in filter(None, differences):
+                print(f"  first difference:\n    {difference[0][:300]!r}\n    {difference[1][:300]!r}")
             for section, seconds in section_times(results[0][1]).items():
                 print(f"  {seconds:7.1f} s  {section}")
 

@@ -1,27 +1,18 @@
 """The notebook runs top to bottom in fast mode, and the committed copy is the executed full run."""
 
 import re
-from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "explainability-and-bias.ipynb"
+from tutorial.runs import NOTEBOOK, execute, first_difference
 
 
 @pytest.fixture(scope="session")
-def fast_run(tmp_path_factory, monkeypatch_session):
+def fast_run(tmp_path_factory):
     """Execute the notebook with FAST = True; any cell error or failed assert fails the fixture."""
     out = tmp_path_factory.mktemp("notebook")
-    monkeypatch_session.setenv("TUTORIAL_IMAGES_DIR", str(out / "images"))
-    executed = out / NOTEBOOK.name
-    papermill.execute_notebook(
-        str(NOTEBOOK), str(executed), parameters={"FAST": True}, cwd=str(ROOT),
-        kernel_name="python3", progress_bar=False, execution_timeout=600,
-    )
-    return nbformat.read(executed, as_version=4), out / "images"
+    return execute(out / NOTEBOOK.name, fast=True, images_dir=out / "images", timeout=600), out / "images"
 
 
 def code_cells(nb):
@@ -42,6 +33,12 @@ def test_fast_run_saves_every_figure_it_draws(fast_run):
     pattern = re.compile(r'(?:figure_saved_as|save_fig|live_training_plot)\("([^"]+)"')
     named = {name for cell in code_cells(nb) for name in pattern.findall(cell.source)}
     assert named and named <= saved, named - saved
+
+
+def test_two_fast_runs_print_the_same_numbers(fast_run, tmp_path):
+    """Seeds are fixed: metrics, anchors, counterfactuals and tables come out the same again."""
+    again = execute(tmp_path / NOTEBOOK.name, fast=True, images_dir=tmp_path / "images", timeout=600)
+    assert first_difference(fast_run[0], again) is None
 
 
 def test_notebook_has_a_papermill_parameters_cell_with_full_run_default():
