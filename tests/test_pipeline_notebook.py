@@ -1,4 +1,5 @@
-"""The notebook writes the wrappers and the manifests (%%writefile): the committed files are those cells."""
+"""The notebook writes the wrappers, their build files and the manifests (%%writefile): the committed
+files are those cells."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ WRITTEN_BY_THE_NOTEBOOK = [
     "pipeline/pipeline_steps/loanclassifier-explainer/Explainer.py",
     "pipeline/deploy/loanclassifier.yaml",
     "pipeline/deploy/loanclassifier-explainer.yaml",
+    "pipeline/pipeline_steps/loanclassifier/.s2i/environment",
+    "pipeline/pipeline_steps/loanclassifier-explainer/.s2i/environment",
+    "pipeline/pipeline_steps/loanclassifier/requirements.txt",
+    "pipeline/pipeline_steps/loanclassifier-explainer/requirements.txt",
 ]
 
 
