@@ -5,12 +5,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from tutorial.data import FEATURES, load_adult  # noqa: E402
+from tutorial.data import FEATURES, load_adult, to_model_features  # noqa: E402
 from tutorial.fairness import (  # noqa: E402
     best_mitigation,
     compare_models,
     disparities,
-    encode_display,
     group_metrics,
     group_table,
     plot_accuracy_vs_disparity,
@@ -74,14 +73,14 @@ def test_best_mitigation_is_the_cheapest_that_removes_enough_of_the_gap():
     assert best_mitigation(table, "gender", 0.95) is None
 
 
-def test_encode_display_gives_back_the_loader_codes(sample):
-    assert np.array_equal(encode_display(sample.display, sample.category_map), sample.X)
+def test_to_model_features_gives_back_the_loader_codes(sample):
+    assert np.array_equal(to_model_features(sample.display, sample.category_map), sample.X)
     as_strings = sample.display.astype({"gender": str, "ethnicity": str})
-    assert np.array_equal(encode_display(as_strings, sample.category_map), sample.X)
+    assert np.array_equal(to_model_features(as_strings, sample.category_map), sample.X)
     broken = sample.display.astype({"gender": str}).head(3)
     broken.loc[broken.index[0], "gender"] = "unknown"
     with pytest.raises(ValueError):
-        encode_display(broken, sample.category_map)
+        to_model_features(broken, sample.category_map)
 
 
 def test_xai_balanced_up_samples_the_small_groups_reproducibly(sample):
@@ -90,7 +89,7 @@ def test_xai_balanced_up_samples_the_small_groups_reproducibly(sample):
     assert counts.min() >= int(0.5 * counts.max())  # approved women were ~4% of the sample
     assert len(frame) > len(sample) and X.shape == (len(frame), len(FEATURES))
     assert np.array_equal(y, frame["loan"].to_numpy())
-    assert np.array_equal(X, encode_display(frame, sample.category_map))
+    assert np.array_equal(X, to_model_features(frame, sample.category_map))
     X_again, _, _ = xai_balanced(sample, "gender", "loan", upsample=0.5, downsample=1.0, seed=0)
     assert np.array_equal(X, X_again)
 

@@ -139,6 +139,26 @@ def to_display(X: np.ndarray, category_map: dict[int, list[str]]) -> pd.DataFram
     return frame
 
 
+def to_model_features(frame: pd.DataFrame, category_map: dict[int, list[str]]) -> np.ndarray:
+    """Model features (codes, in ``FEATURES`` order) of a display frame, by category *name*: the
+    inverse of ``to_display``, for display rows made elsewhere (xai.balance returns such rows).
+
+    Coding by name (not by pandas' category codes) keeps the codes of ``load_adult`` even if a frame
+    lost its categorical dtype on the way.
+    """
+    columns = []
+    for i, feature in enumerate(FEATURES):
+        if feature in CATEGORICAL:
+            lookup = {name: code for code, name in enumerate(category_map[i])}
+            columns.append(frame[feature].astype(str).map(lookup).to_numpy(dtype=float))
+        else:
+            columns.append(frame[feature].to_numpy(dtype=float))
+    X = np.column_stack(columns)
+    if np.isnan(X).any():
+        raise ValueError("a category name is not in category_map")
+    return X
+
+
 def skewed_sample(data: AdultData, n_approved: int = 100, n_rejected: int = 7_900, seed: int = 0) -> AdultData:
     """The naive project's training sample: very few approved loans, as in the talk's story."""
     rng = np.random.default_rng(seed)

@@ -24,7 +24,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score
 
-from .data import CATEGORICAL, FEATURES, TARGET, AdultData
+from .data import CATEGORICAL, TARGET, AdultData, to_model_features
 
 GROUP_METRICS = {
     "approval rate": selection_rate,
@@ -105,25 +105,6 @@ def best_mitigation(table: pd.DataFrame, feature: str = "gender", min_gap_remove
     return candidates["accuracy change (points)"].idxmax()
 
 
-def encode_display(frame: pd.DataFrame, category_map: dict[int, list[str]]) -> np.ndarray:
-    """Model features (codes, in ``FEATURES`` order) of a display frame, by category *name*.
-
-    xai.balance returns display rows; coding them by name (not by pandas' category codes) keeps the
-    codes of ``load_adult`` even if a frame lost its categorical dtype on the way.
-    """
-    columns = []
-    for i, feature in enumerate(FEATURES):
-        if feature in CATEGORICAL:
-            lookup = {name: code for code, name in enumerate(category_map[i])}
-            columns.append(frame[feature].astype(str).map(lookup).to_numpy(dtype=float))
-        else:
-            columns.append(frame[feature].to_numpy(dtype=float))
-    X = np.column_stack(columns)
-    if np.isnan(X).any():
-        raise ValueError("a category name is not in category_map")
-    return X
-
-
 def xai_balanced(data: AdultData, *cross_cols: str, upsample: float = 0.5, downsample: float = 1.0,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """xai.balance on the display frame (up/down-sampling each ``cross_cols`` group), coded for models.
@@ -135,7 +116,7 @@ def xai_balanced(data: AdultData, *cross_cols: str, upsample: float = 0.5, downs
         warnings.simplefilter("ignore", DeprecationWarning)
         balanced = xai.balance(data.display, *cross_cols, upsample=upsample, downsample=downsample,
                                categorical_cols=list(CATEGORICAL) + [TARGET], plot=False)
-    return encode_display(balanced, data.category_map), balanced[TARGET].to_numpy(dtype=int), balanced
+    return to_model_features(balanced, data.category_map), balanced[TARGET].to_numpy(dtype=int), balanced
 
 
 def plot_group_metrics(metric_frames: dict[str, MetricFrame],
