@@ -1,20 +1,16 @@
 """Counterfactual helpers. The alibi search needs TensorFlow's graph mode, which is process-wide while
 other tests build Keras models eagerly, so that check runs in a child Python (this file as a script)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from graph_mode import main, run_in_graph_mode
 
 from tutorial.counterfactuals import before_after, changed_features, counterfactual_ranges, decode
 from tutorial.data import FEATURES, load_adult
 from tutorial.encoding import encoded_layout
 from tutorial.models import build_preprocessor
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXED = ["gender", "ethnicity", "native-country", "relationship", "marital-status"]
 
 
@@ -78,11 +74,7 @@ def test_before_after_table_names_categories_and_marks_changes(sample):
 
 
 def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():
-    result = subprocess.run([sys.executable, __file__, "check_counterfactual_search"], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert "counterfactual found" in result.stdout, result.stdout[-2000:]
+    run_in_graph_mode(__file__, "check_counterfactual_search", "counterfactual found")
 
 
 def check_counterfactual_search():
@@ -118,7 +110,4 @@ def check_counterfactual_search():
 
 
 if __name__ == "__main__":
-    import tensorflow as tf
-
-    tf.compat.v1.disable_eager_execution()
-    globals()[sys.argv[1]]()
+    main(globals())

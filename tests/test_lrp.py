@@ -1,16 +1,13 @@
 """LRP helpers. innvestigate needs TensorFlow's graph mode, which is process-wide while other tests build
 Keras models eagerly, so the checks with a network run in a child Python (this file as a script)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from graph_mode import main, run_in_graph_mode  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tutorial.data import FEATURES, load_adult  # noqa: E402
@@ -23,8 +20,6 @@ from tutorial.lrp import (  # noqa: E402
     write_gif,
 )
 from tutorial.models import build_rf_pipeline  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def small_layout():
@@ -71,11 +66,7 @@ def test_write_gif_writes_one_frame_per_table(tmp_path):
 
 
 def test_relevance_of_a_keras_model_in_graph_mode():
-    result = subprocess.run([sys.executable, __file__, "check_layer_relevance"], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    assert "layer relevance checked" in result.stdout, result.stdout[-2000:]
+    run_in_graph_mode(__file__, "check_layer_relevance", "layer relevance checked")
 
 
 def check_layer_relevance():
@@ -120,7 +111,4 @@ def check_layer_relevance():
 
 
 if __name__ == "__main__":
-    import tensorflow as tf
-
-    tf.compat.v1.disable_eager_execution()
-    globals()[sys.argv[1]]()
+    main(globals())

@@ -4,13 +4,12 @@ files are those cells."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "explainability-and-bias.ipynb"
+from tutorial.runs import NOTEBOOK, ROOT
+
 WRITTEN_BY_THE_NOTEBOOK = [
     "pipeline/pipeline_steps/loanclassifier/Model.py",
     "pipeline/pipeline_steps/loanclassifier-explainer/Explainer.py",
