@@ -27,7 +27,7 @@ SERVE_VENV := .venv-serve
 SERVE_REQUIREMENTS := $(wildcard pipeline/pipeline_steps/*/requirements.txt)
 KUBECTL ?= kubectl
 
-serve-env: $(SERVE_VENV)/.installed  ## build .venv-serve (seldon-core 1.18.2) from the steps' requirements
+serve-env: $(SERVE_VENV)/.installed  ## build .venv-serve (seldon-core 1.17.1) from the steps' requirements
 
 $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
@@ -36,10 +36,10 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	touch $@
 
 serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/)
-	$(BIN)/python -m tutorial.serving start
+	$(BIN)/python -m pipeline.local.serving start
 
 stop: install  ## stop the services `make serve` started, by their pids
-	$(BIN)/python -m tutorial.serving stop
+	$(BIN)/python -m pipeline.local.serving stop
 
 deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)
 	$(KUBECTL) apply -f pipeline/deploy/
@@ -56,19 +56,19 @@ lint: install  ## ruff over the code and the notebook
 lab: install  ## JupyterLab on the notebook
 	$(BIN)/jupyter lab $(JUPYTER_ROOT) $(NOTEBOOK)
 
-# --- The talk: slides, README summary, diagrams (tutorial/slides.py, summary.py, diagrams.py) ---
+# --- The talk: slides, README summary, diagrams (talk/slides.py, summary.py, diagrams.py) ---
 node_modules/.installed: package.json package-lock.json  ## reveal.js from the npm registry, as the lock pins it
 	npm ci --no-audit --no-fund
 	touch $@
 
 rise: install  ## set the notebook's RISE metadata (theme, transition, scroll, start at the first slide)
-	$(BIN)/python -m tutorial.slides rise
+	$(BIN)/python -m talk.slides rise
 
 slides: install node_modules/.installed  ## index.html: the executed notebook as a deck that presents offline
-	$(BIN)/python -m tutorial.slides build
+	$(BIN)/python -m talk.slides build
 
 summary: install  ## the README's summary section and images/summary/ from the executed notebook
-	$(BIN)/python -m tutorial.summary
+	$(BIN)/python -m talk.summary
 
 diagrams: install  ## our diagrams (images/workflow.png, images/explainer-deployment.png)
 	$(BIN)/python -m tutorial.diagrams

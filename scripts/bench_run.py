@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tutorial.runs import execute, first_difference  # noqa: E402
+from talk.runs import execute, first_difference  # noqa: E402
 
 
 def run(fast: bool, workdir: Path):

@@ -25,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tutorial import serving  # noqa: E402
+from pipeline.local import serving  # noqa: E402
 from tutorial.data import load_adult  # noqa: E402
 
 

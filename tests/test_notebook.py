@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from tutorial.runs import NOTEBOOK, execute, first_difference
+from talk.runs import NOTEBOOK, execute, first_difference
 
 
 @pytest.fixture(scope="session")

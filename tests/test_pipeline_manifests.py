@@ -1,4 +1,4 @@
-"""The cluster path, checked without a cluster: SeldonDeployments against Seldon Core 1.18.2's CRD,
+"""The cluster path, checked without a cluster: SeldonDeployments against Seldon Core 1.17.1's CRD,
 the s2i settings, the Dockerfiles, and the steps' pins resolved for Python 3.8 (the s2i image) and 3.11.
 """
 
@@ -13,10 +13,10 @@ import pytest
 import yaml
 from packaging.markers import Marker
 
-from tutorial import serving
+from pipeline.local import serving
 
 ROOT = Path(__file__).resolve().parent.parent
-CRD = ROOT.parent / "shared" / "seldon" / "seldondeployment-crd.yaml"  # test data, never copied into the repo
+CRD = ROOT / "tests" / "crds" / "seldon-core-1.17.1" / "seldondeployment-crd-1.17.1.yaml"
 MANIFESTS = sorted((ROOT / "pipeline" / "deploy").glob("*.yaml"))
 STEPS = [serving.MODEL, serving.EXPLAINER]
 
@@ -49,7 +49,7 @@ def to_json_schema(schema: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def validator():
-    assert CRD.exists(), f"{CRD} is missing: the tests read Seldon's CRD from ../shared/seldon/"
+    assert CRD.exists(), f"{CRD} is missing: the CRD the manifests are validated against (tests/crds/README.md)"
     crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 2.5 MB
     (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     schema = to_json_schema(v1["schema"]["openAPIV3Schema"])
@@ -184,7 +184,7 @@ def pins(path: Path, python: str = "3.11") -> dict[str, str]:
 @pytest.mark.parametrize("step", STEPS, ids=[s.name for s in STEPS])
 def test_requirements_are_exact_pins_shared_with_the_notebook(step):
     served, notebook = pins(step.directory / "requirements.txt"), pins(ROOT / "requirements.txt")
-    assert served["seldon-core"] == "1.18.2"
+    assert served["seldon-core"] == "1.17.1"
     assert int(served["setuptools"].split(".")[0]) < 81  # gunicorn 20.1 imports pkg_resources
     # The pickles the notebook writes load in the service; the same numpy draws the same Anchors samples.
     for shared in ("scikit-learn", "dill", "numpy"):
@@ -225,5 +225,5 @@ def test_requirements_resolve_on_python_38_and_311():
             if "==" in line and not line.startswith("#")
         }
         step, python = serving.STEPS_BY_NAME[key[0]], key[1]
-        assert resolved["seldon-core"] == "1.18.2"
+        assert resolved["seldon-core"] == "1.17.1"
         assert pins(step.directory / "requirements.txt", python).items() <= resolved.items(), key

@@ -8,7 +8,7 @@ import re
 import nbformat
 import pytest
 
-from tutorial.runs import NOTEBOOK, ROOT
+from talk.runs import NOTEBOOK, ROOT
 
 WRITTEN_BY_THE_NOTEBOOK = [
     "pipeline/pipeline_steps/loanclassifier/Model.py",

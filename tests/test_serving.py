@@ -21,7 +21,7 @@ import pytest
 import requests
 from alibi.saving import load_explainer
 
-from tutorial import serving
+from pipeline.local import serving
 from tutorial.data import FEATURES, load_adult
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]  # a valid applicant: codes and amounts

@@ -18,8 +18,8 @@ import nbformat
 import pytest
 from stand_in_notebook import EXPECTED_SLIDES, make_stand_in_notebook
 
-from tutorial import slides
-from tutorial.headless_chromium import OfflinePage
+from talk import slides
+from tests.headless_chromium import OfflinePage
 
 REPO = Path(__file__).resolve().parent.parent
 ARTEFACTS = REPO / "test-artefacts"
@@ -47,7 +47,7 @@ def test_rise_metadata_is_set_once_and_keeps_other_keys(stand_in):
 
 def test_every_cell_of_the_notebook_has_a_slide_type(notebook):
     missing = slides.cells_without_slide_type(notebook)
-    assert not missing, f"cells without a slide type: {missing} (python -m tutorial.slides check)"
+    assert not missing, f"cells without a slide type: {missing} (python -m talk.slides check)"
 
 
 def test_the_notebook_has_the_rise_metadata(notebook):

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from stand_in_notebook import make_stand_in_notebook
 
-from tutorial import summary
+from talk import summary
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -1,4 +1,4 @@
-"""Seldon Core 1.18 wrapper of the remote Anchors explainer of the loan classifier.
+"""Seldon Core 1.17 wrapper of the remote Anchors explainer of the loan classifier.
 
 POST one applicant, {"data": {"ndarray": [[12 numbers]]}}, to /api/v1.0/predictions and get alibi's
 explanation (Explanation.to_json()) back as jsonData. The explainer was saved by alibi without its

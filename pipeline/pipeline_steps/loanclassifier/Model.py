@@ -1,4 +1,4 @@
-"""Seldon Core 1.18 wrapper of the loan classifier: the fitted preprocessor + RandomForest pipeline.
+"""Seldon Core 1.17 wrapper of the loan classifier: the fitted preprocessor + RandomForest pipeline.
 
 `seldon-core-microservice Model --service-type MODEL` serves it: POST {"data": {"ndarray": rows}}
 (or {"data": {"tensor": {"shape": [n, 12], "values": [...]}}}) to /api/v1.0/predictions and get

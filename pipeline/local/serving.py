@@ -10,7 +10,7 @@ services themselves run in `.venv-serve` (seldon-core cannot share an environmen
   else start private ones on free ports; ``Services.stop()`` stops only what was started here;
 - ``approval_rates``: the per-gender counters of the model's Prometheus metrics as a table.
 
-Command line (the Makefile's `serve`, `stop`, `status`): ``python -m tutorial.serving start|stop|status``.
+Command line (the Makefile's `serve`, `stop`, `status`): ``python -m pipeline.local.serving start|stop|status``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
 RUN_DIR = REPO / ".run"  # pid files and logs of the services `make serve` started
@@ -98,7 +98,7 @@ def export_artefacts(model, explainer, category_map: dict, root: Path | str | No
     """
     import dill
 
-    from .data import FEATURES
+    from tutorial.data import FEATURES
 
     dirs = {s.name: (s.artefacts if root is None else Path(root) / s.name) for s in (MODEL, EXPLAINER)}
     for step_name, target in dirs.items():
@@ -125,7 +125,7 @@ def export_artefacts(model, explainer, category_map: dict, root: Path | str | No
 
 
 def _save_without_predictor(explainer, path: Path) -> None:
-    """alibi's saving, minus the predictor alibi 0.9.6 leaves in the explainer's sampler.
+    """alibi's saving, minus the predictor alibi 0.9.4 leaves in the explainer's sampler.
 
     ``save_explainer`` clears ``explainer.predictor`` but pickles ``samplers[0].predictor``: the whole
     fitted model and its bound method as Python 3.11 bytecode, which a Python 3.8 image cannot run.
@@ -151,8 +151,8 @@ def build_serving_artefacts(n_rows: int | None = None, n_estimators: int = 50, s
     """
     from alibi.explainers import AnchorTabular
 
-    from .data import FEATURES, load_adult
-    from .models import build_rf_pipeline
+    from tutorial.data import FEATURES, load_adult
+    from tutorial.models import build_rf_pipeline
 
     train = load_adult("train", n_rows=n_rows, seed=seed)
     model = build_rf_pipeline(train.category_map, n_estimators=n_estimators, seed=seed).fit(train.X, train.y)
@@ -248,7 +248,7 @@ def start_service(
     command = [
         str(SERVE_PYTHON),
         "-m",
-        "tutorial.seldon_loopback",
+        "pipeline.local.seldon_loopback",
         step.interface,
         "--service-type",
         step.service_type,
@@ -563,7 +563,7 @@ def _export(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tutorial.serving", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pipeline.local.serving", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(required=True)
     start = commands.add_parser("start", help="start both services on 127.0.0.1 (pids under .run/)")
     start.add_argument("--artefacts", help="serve <this>/<step name>/ instead of the steps' artefacts/")

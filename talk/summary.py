@@ -24,7 +24,7 @@ import nbformat
 from nbconvert.exporters import MarkdownExporter
 from traitlets.config import Config
 
-from tutorial.slides import HIDE_INPUT_TAG, HIDE_OUTPUT_TAG, NOTEBOOK, clean_outputs, slide_type
+from talk.slides import HIDE_INPUT_TAG, HIDE_OUTPUT_TAG, NOTEBOOK, clean_outputs, slide_type
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
