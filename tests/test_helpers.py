@@ -4,7 +4,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from tutorial.environment import pinned_versions, version_mismatches  # noqa: E402
+from tutorial.environment import EnvironmentWarning, check_environment, pinned_versions, version_mismatches  # noqa: E402
 from tutorial.evaluation import classification_summary  # noqa: E402
 from tutorial.figures import figure_saved_as, save_fig  # noqa: E402
 
@@ -40,9 +40,22 @@ def test_figure_saved_as_without_show_saves_the_current_figure(tmp_path):
 
 def test_version_checks_read_exact_pins_and_find_mismatches(tmp_path):
     req = tmp_path / "requirements.txt"
-    req.write_text("# comment\nalibi[tensorflow]==0.9.6\npytest==0.0.1  # wrong on purpose\nnumpy>=1\n")
-    assert pinned_versions(req) == {"alibi": "0.9.6", "pytest": "0.0.1"}
+    req.write_text("# comment\nalibi[tensorflow]==0.9.4\npytest==0.0.1  # wrong on purpose\nnumpy>=1\n")
+    assert pinned_versions(req) == {"alibi": "0.9.4", "pytest": "0.0.1"}
     assert set(version_mismatches(req)) == {"pytest"}
+
+
+def test_check_environment_warns_about_what_the_notebook_imports_and_runs_on(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy==0.0.1\npytest==0.0.1\n")  # pytest is not imported by the notebook
+    with pytest.warns(EnvironmentWarning, match="numpy") as caught:
+        problems = check_environment(req)
+    assert len(problems) == 1 and "pinned 0.0.1" in problems[0] and len(caught) == 1
+
+
+def test_check_environment_is_quiet_in_the_pinned_environment(recwarn):
+    assert check_environment() == []
+    assert not [w for w in recwarn if issubclass(w.category, EnvironmentWarning)]
 
 
 def test_the_test_environment_is_the_pinned_one():
