@@ -1,4 +1,12 @@
-"""Running the notebook headless (papermill) and comparing what two runs printed."""
+"""Running the notebook headless (papermill) and comparing what two runs printed.
+
+``compare_runs`` is what `make test` trusts: it matches the cells of the committed notebook and of a fresh
+full run by id and compares their text outputs (printed text, plain-text results and rendered Markdown),
+volatile parts masked, every number within a tolerance. Cells tagged ``varies-by-cpu`` hold results
+downstream of TensorFlow's floats, which differ between CPUs (AVX-512 or AVX2 kernels): their words may
+differ (another anchor, another counterfactual) and their numbers get a wider tolerance; the story's
+claims there are checked by the notebook's own assert cells.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +19,17 @@ import papermill
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "explainability-and-bias.ipynb"
+VARIES_TAG = "varies-by-cpu"
 # What legitimately changes between runs: durations, loopback ports, process ids, memory addresses.
-VOLATILE = re.compile(r"(127\.0\.0\.1:\d+|\d+(\.\d+)?\s*(s|ms|seconds)\b|port \d+|pid \d+|0x[0-9a-f]+|\d+:\d\d:\d\d)")
+VOLATILE = re.compile(
+    r"(127\.0\.0\.1:\d+|\d+(\.\d+)?\s*(s|ms|seconds)\b|port \d+|pid \d+|0x[0-9a-f]+|\d+:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\dT[\d:.]+Z?|[0-9a-f]{12,})"
+)
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
+# |committed - run| allowed: max(relative x |committed|, absolute). Stable cells: scikit-learn, pandas and
+# the data give the same numbers on every machine, up to float round-off in the last printed digit.
+TOLERANCE = (0.02, 0.011)
+TOLERANCE_VARIES = (0.10, 0.05)
 
 
 def execute(out: Path, fast: bool, images_dir: Path | None = None, timeout: int = 1200) -> nbformat.NotebookNode:
@@ -31,19 +48,24 @@ def execute(out: Path, fast: bool, images_dir: Path | None = None, timeout: int 
     return nbformat.read(out, as_version=4)
 
 
-def text_outputs(nb) -> list[str]:
-    """Every printed text and plain-text result of a run, with the volatile parts masked."""
+def cell_texts(cell) -> list[str]:
+    """The text outputs of one cell, volatile parts masked (stderr is skipped: library warnings)."""
     texts = []
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            if output.get("name") == "stderr":
-                continue  # library warnings, with timestamps
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
-            if "worker_id=" in text:  # raw Prometheus lines: which gunicorn worker served what varies
-                text = "<volatile>"
-            if text:
-                texts.append(VOLATILE.sub("<volatile>", text))
+    for output in cell.get("outputs", []):
+        if output.get("name") == "stderr":
+            continue
+        data = output.get("data", {})
+        text = output.get("text") or data.get("text/markdown") or data.get("text/plain", "")
+        if "worker_id=" in text:  # raw Prometheus lines: which gunicorn worker served what varies
+            text = "<volatile>"
+        if text:
+            texts.append(VOLATILE.sub("<volatile>", text))
     return texts
+
+
+def text_outputs(nb) -> list[str]:
+    """Every printed text, plain-text result and rendered Markdown of a run, volatile parts masked."""
+    return [text for cell in nb.cells for text in cell_texts(cell)]
 
 
 def first_difference(a, b) -> tuple[str, str] | None:
@@ -53,3 +75,41 @@ def first_difference(a, b) -> tuple[str, str] | None:
         if x != y:
             return x, y
     return None if len(ta) == len(tb) else ("<%d outputs>" % len(ta), "<%d outputs>" % len(tb))
+
+
+def _numbers(text: str) -> tuple[str, list[float]]:
+    return NUMBER.sub("<n>", text), [float(n.replace(",", "")) for n in NUMBER.findall(text)]
+
+
+def _ids(nb) -> list[str]:
+    """Cell ids, without the cell papermill injects for the parameters of a run."""
+    return [c.id for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def compare_runs(committed, run) -> list[str]:
+    """What differs between the committed notebook and a run, beyond the tolerances; [] if nothing."""
+    problems = []
+    ran = {cell.id: cell for cell in run.cells}
+    if _ids(committed) != _ids(run):
+        problems.append("the cells differ: the committed notebook is not the executed notebook")
+    for cell in committed.cells:
+        if cell.cell_type != "code" or cell.id not in ran:
+            continue
+        varies = VARIES_TAG in cell.metadata.get("tags", [])
+        rel, absolute = TOLERANCE_VARIES if varies else TOLERANCE
+        old, new = cell_texts(cell), cell_texts(ran[cell.id])
+        if len(old) != len(new) and not varies:
+            problems.append(f"{cell.id}: {len(old)} text outputs committed, {len(new)} in the run")
+            continue
+        for a, b in zip(old, new):
+            (shape_a, xs), (shape_b, ys) = _numbers(a), _numbers(b)
+            if shape_a != shape_b:
+                if not varies:
+                    problems.append(f"{cell.id}: the text differs:\n  committed: {a[:300]!r}\n  run:       {b[:300]!r}")
+                continue
+            for x, y in zip(xs, ys):
+                if abs(x - y) > max(rel * abs(x), absolute):
+                    problems.append(f"{cell.id}: {x:g} committed, {y:g} in the run (tolerance {rel:.0%} or "
+                                    f"{absolute:g}) in {b[:200]!r}")
+                    break
+    return problems
