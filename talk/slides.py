@@ -243,9 +243,12 @@ def build_index_html(notebook: Path = NOTEBOOK, out: Path = INDEX_HTML,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["build", "rise", "check"],
+    parser.add_argument("command", choices=["build", "rise", "check", "measure"],
                         help="build: write index.html; rise: set the RISE metadata; check: list cells "
-                             "without a slide type")
+                             "without a slide type; measure: the deck at 1280x720 in headless Chromium")
+    parser.add_argument("deck", nargs="?", type=Path, default=INDEX_HTML, help="the deck to measure")
+    parser.add_argument("--slides", action="store_true", help="measure: also one line per slide")
+    parser.add_argument("--screenshots", type=Path, help="measure: save a screenshot of each slide here")
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
     parser.add_argument("--out", type=Path, default=INDEX_HTML)
     args = parser.parse_args(argv)
@@ -255,6 +258,18 @@ def main(argv: list[str] | None = None) -> int:
         nb = nbformat.read(args.notebook, as_version=4)
         print(f"wrote {out} ({out.stat().st_size // 1024} KiB, {expected_slide_count(nb)} slides)")
         return 0
+    if args.command == "measure":
+        from talk import measure
+
+        deck = measure.measure_deck(args.deck, screenshot_dir=args.screenshots)
+        summary = measure.summarise(deck)
+        if args.slides:
+            print(measure.format_slides(deck), end="\n\n")
+        print(measure.format_table(summary))
+        found = measure.problems(summary)
+        for problem in found:
+            print(f"- {problem}")
+        return 1 if found else 0
     nb = nbformat.read(args.notebook, as_version=4)
     if args.command == "rise":
         if apply_rise_metadata(nb):
