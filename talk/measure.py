@@ -51,7 +51,7 @@ _MEASURE_SLIDE = """
       .filter(el => el.textContent.trim() && !el.closest('table'));
   const tableText = all('.jp-OutputArea-output td, .jp-OutputArea-output th');
   // Content wider than the slide: cut off at the right edge or hidden behind a horizontal scroll bar.
-  const tooWide = all('.jp-OutputArea-output, .jp-RenderedMarkdown, .jp-InputArea, img').some(el =>
+  const tooWide = all('.jp-OutputArea-output, .jp-RenderedMarkdown, .jp-InputArea, img, table').some(el =>
       el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > slideRect.left
           + config.width * scale + 1);
   const outputs = all('.jp-OutputArea-output');

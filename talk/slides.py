@@ -48,13 +48,16 @@ RISE_SETTINGS = {
     "autolaunch": False,
     "enable_chalkboard": False,
 }
-# Pixel size the deck is laid out at (reveal.js scales it to the screen).
-DECK_WIDTH, DECK_HEIGHT = 1280, 800
+# Pixel size the deck is laid out at (reveal.js scales it to the screen): a 16:9 projector's, with no
+# margin, so that font sizes in the template are screen pixels at 1280x720.
+DECK_WIDTH, DECK_HEIGHT, DECK_MARGIN = 1280, 720, 0.0
 
 HIDE_INPUT_TAG = "hide-input"
 HIDE_OUTPUT_TAG = "hide-output"
 # Output types that need a live kernel or a JavaScript library the offline deck does not have.
 LIVE_ONLY_MIMETYPES = ("application/vnd.jupyter.widget-view+json", "application/javascript")
+# Image types nbconvert's templates render; any other image/* (GIF, WebP) would show its text/plain repr.
+RENDERED_IMAGE_MIMETYPES = ("image/png", "image/jpeg", "image/svg+xml")
 
 
 def slide_type(cell) -> str | None:
@@ -109,6 +112,26 @@ def clean_outputs(nb):
     return nb
 
 
+def other_images(output) -> list[str]:
+    """The image MIME types of ``output`` nbconvert would not render (when no rendered one is beside them)."""
+    data = output.get("data") or {}
+    if any(mimetype in data for mimetype in RENDERED_IMAGE_MIMETYPES):
+        return []
+    return [mimetype for mimetype in data if mimetype.startswith("image/")]
+
+
+def images_as_html(nb):
+    """A copy of ``nb`` whose GIF (and other image/*) outputs are <img> tags with a data: URI."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for mimetype in other_images(output):
+                encoded = "".join(output.data[mimetype].split())  # base64, as the notebook stores it
+                output.data = {"text/html": f'<img src="data:{mimetype};base64,{encoded}" alt="{mimetype}">'}
+                break
+    return nb
+
+
 def tag_filter() -> TagRemovePreprocessor:
     """The tags shared by the deck and the README summary: what a cell shows of itself."""
     return TagRemovePreprocessor(
@@ -120,7 +143,7 @@ def tag_filter() -> TagRemovePreprocessor:
 
 def prepare(nb):
     """The notebook as the deck and the summary show it (see the module docstring)."""
-    nb, _ = tag_filter().preprocess(clean_outputs(nb), {})
+    nb, _ = tag_filter().preprocess(images_as_html(clean_outputs(nb)), {})
     return nb
 
 
@@ -148,6 +171,7 @@ def offline_resources(reveal_dir: Path = REVEAL_DIR, settings: dict | None = Non
         "slideNumber": settings["slideNumber"],
         "width": DECK_WIDTH,
         "height": DECK_HEIGHT,
+        "margin": DECK_MARGIN,
     }
     return {
         "reveal_css": _read_text(dist / "reveal.css"),
@@ -219,6 +243,8 @@ def render_deck(nb, notebook_dir: Path, reveal_dir: Path = REVEAL_DIR, name: str
     config.SlidesExporter.reveal_transition = settings["transition"]
     config.SlidesExporter.reveal_scroll = bool(settings["scroll"])
     config.HTMLExporter.embed_images = True  # markdown ![](images/x.png) becomes a data: URI
+    config.HTMLExporter.exclude_input_prompt = True  # a talk has no In [n]: / Out[n]:
+    config.HTMLExporter.exclude_output_prompt = True
     exporter = SlidesExporter(config=config, template_file=str(TEMPLATE))
     resources = {
         "metadata": {"name": name, "path": str(notebook_dir)},
