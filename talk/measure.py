@@ -103,7 +103,9 @@ def measure_deck(index: Path, screen: tuple[int, int] = SCREEN, screenshot_dir: 
         page.wait_for("typeof Reveal !== 'undefined' && Reveal.isReady()")
         page.wait_for("Array.from(document.images).every(img => img.complete)")
         # No transitions: a slide in the middle of sliding in would be measured where it is passing.
+        # Nor fragment fades: a fragment's visibility changes at the end of its transition.
         page.evaluate("Reveal.configure({transition: 'none', backgroundTransition: 'none'})")
+        page.page.add_style_tag(content=".reveal .slides section .fragment { transition: none !important; }")
         count = page.evaluate("Reveal.getSlides().length")
         rows = []
         for number in range(count):
