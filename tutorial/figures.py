@@ -15,7 +15,7 @@ IMAGES_DIR = Path(os.environ.get("TUTORIAL_IMAGES_DIR", Path(__file__).resolve()
 # 1280x720), so at 100 dpi a 16 pt font is about 22 screen px, readable from the back of a room; the
 # smallest text (ticks, legends) stays at 14 pt. Wide and low, so that a heading and a line fit above.
 SLIDE_STYLE = {
-    "figure.figsize": (11.0, 4.2),
+    "figure.figsize": (11.0, 4.0),
     "figure.dpi": 100,
     "font.size": 16,
     "axes.titlesize": 18,

@@ -86,7 +86,8 @@ def plot_relevance_heatmap(table: pd.DataFrame, title: str = "", ax=None, vmax: 
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=13,
                 color="white" if v > 0.55 * vmax else "black")
     ax.set_title(title, fontsize=16)
-    ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    colorbar = ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    colorbar.ax.tick_params(labelsize=13)
     return ax.figure
 
 
