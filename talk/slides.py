@@ -5,11 +5,17 @@ from the executed notebook with nbconvert's SlidesExporter and a template (templ
 that inlines reveal.js from node_modules (``npm ci``) instead of loading it from a CDN: the deck is one
 self-contained file, for a speaker without Wi-Fi and for a hosted page alike.
 
+``python -m talk.slides measure [index.html] [--slides]`` opens a deck offline at 1280x720 and prints
+what a speaker meets (talk/measure.py): slides that overflow, fragments off screen, prompts, untitled
+slides, code block length, font sizes, image outputs, speaker notes, a closing slide.
+
 What a cell shows in the deck:
 - slide type ``skip``: left out; ``notes``: speaker notes (press S); the others as RISE does.
 - tag ``hide-input``: output only (the code stays in the notebook); tag ``hide-output``: code only.
 - stderr streams (TensorFlow warnings with timestamps) and widget/JavaScript outputs that cannot run
   offline are dropped; a plain-text or image fallback of the latter is kept.
+- image outputs nbconvert does not render (image/gif: the LRP animation) become <img> data: URIs;
+  no In/Out prompts; cell tag ``closing`` marks the closing slide.
 """
 
 from __future__ import annotations
@@ -67,6 +73,23 @@ def slide_type(cell) -> str | None:
 def cells_without_slide_type(nb) -> list[int]:
     """Indexes of cells that have no (or an unknown) ``metadata.slideshow.slide_type``."""
     return [i for i, cell in enumerate(nb.cells) if slide_type(cell) not in SLIDE_TYPES]
+
+
+# A test knob in a cell the audience sees: fast-mode choices and asserts belong in skipped cells.
+_TEST_KNOB = re.compile(r"\bFAST\b|^\s*assert\b", re.MULTILINE)
+
+
+def visible_test_knobs(nb) -> list[tuple[str, str]]:
+    """(cell id, line) of code shown on a slide that carries a test knob (``FAST``, an assert)."""
+    found = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type != "code" or slide_type(cell) in ("skip", "notes") or HIDE_INPUT_TAG in tags:
+            continue
+        for line in cell.source.splitlines():
+            if _TEST_KNOB.search(line):
+                found.append((cell.get("id", "?"), line.strip()))
+    return found
 
 
 def apply_rise_metadata(nb, settings: dict | None = None) -> bool:
@@ -271,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["build", "rise", "check", "measure"],
                         help="build: write index.html; rise: set the RISE metadata; check: list cells "
-                             "without a slide type; measure: the deck at 1280x720 in headless Chromium")
+                             "without a slide type or with test knobs on a slide; measure: the deck at "
+                             "1280x720 in headless Chromium (issue 13's table)")
     parser.add_argument("deck", nargs="?", type=Path, default=INDEX_HTML, help="the deck to measure")
     parser.add_argument("--slides", action="store_true", help="measure: also one line per slide")
     parser.add_argument("--screenshots", type=Path, help="measure: save a screenshot of each slide here")
@@ -308,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     for i in missing:
         first_line = (nb.cells[i].source.splitlines() or [""])[0][:60]
         print(f"cell {i} ({nb.cells[i].cell_type}) has no slide type: {first_line}")
-    return 1 if missing else 0
+    knobs = visible_test_knobs(nb)
+    for cell_id, line in knobs:
+        print(f"{cell_id} shows a test knob on its slide: {line[:80]}")
+    return 1 if missing or knobs else 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,24 @@ def test_every_cell_of_the_notebook_has_a_slide_type(notebook):
     assert not missing, f"cells without a slide type: {missing} (python -m talk.slides check)"
 
 
+def test_test_knobs_on_slides_are_found():
+    nb = nbformat.v4.new_notebook()
+    for kind, tags, source in [("-", [], "n = 300 if FAST else 2_000"), ("skip", [], "assert n > 0"),
+                               ("-", ["hide-input"], "assert n"), ("fragment", [], "x = 1\n    assert x == 1"),
+                               ("-", [], "FASTER = 1  # not the knob")]:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["slideshow"] = {"slide_type": kind}
+        cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    assert [line for _, line in slides.visible_test_knobs(nb)] == ["n = 300 if FAST else 2_000", "assert x == 1"]
+
+
+def test_visible_code_cells_carry_no_test_knobs(notebook):
+    """Fast-mode choices and asserts live in cells the slides skip (issue 13)."""
+    knobs = slides.visible_test_knobs(notebook)
+    assert not knobs, "\n".join(f"{cell_id}: {line}" for cell_id, line in knobs)
+
+
 def test_the_notebook_has_the_rise_metadata(notebook):
     rise = notebook.metadata.get("rise", {})
     assert {k: rise.get(k) for k in slides.RISE_SETTINGS} == slides.RISE_SETTINGS, "run `make rise`"
