@@ -40,11 +40,15 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline_reveal.html.
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 
+# Pixel size the deck is laid out at (reveal.js scales it to the screen): a 16:9 projector's, with no
+# margin, so that font sizes in the template are screen pixels at 1280x720.
+DECK_WIDTH, DECK_HEIGHT, DECK_MARGIN = 1280, 720, 0.0
+
 # Notebook-level metadata read by jupyterlab-rise (`make present`); index.html uses the same look.
 RISE_SETTINGS = {
     "theme": "white",  # a reveal.js theme whose fonts are inlined in its CSS (others @import Google Fonts)
     "transition": "slide",
-    "scroll": True,  # long outputs scroll inside their slide
+    "scroll": True,  # a slide that is too tall scrolls (the deck test still counts it as a fault)
     "start_slideshow_at": "beginning",
     "slideNumber": "c/t",
     "controls": True,
@@ -53,10 +57,9 @@ RISE_SETTINGS = {
     "center": False,  # content slides read top-down; a centred code cell jumps around
     "autolaunch": False,
     "enable_chalkboard": False,
+    "width": DECK_WIDTH,  # live slides laid out like index.html
+    "height": DECK_HEIGHT,
 }
-# Pixel size the deck is laid out at (reveal.js scales it to the screen): a 16:9 projector's, with no
-# margin, so that font sizes in the template are screen pixels at 1280x720.
-DECK_WIDTH, DECK_HEIGHT, DECK_MARGIN = 1280, 720, 0.0
 
 HIDE_INPUT_TAG = "hide-input"
 HIDE_OUTPUT_TAG = "hide-output"
