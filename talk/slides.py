@@ -5,11 +5,17 @@ from the executed notebook with nbconvert's SlidesExporter and a template (templ
 that inlines reveal.js from node_modules (``npm ci``) instead of loading it from a CDN: the deck is one
 self-contained file, for a speaker without Wi-Fi and for a hosted page alike.
 
+``python -m talk.slides measure [index.html] [--slides]`` opens a deck offline at 1280x720 and prints
+what a speaker meets (talk/measure.py): slides that overflow, fragments off screen, prompts, untitled
+slides, code block length, font sizes, image outputs, speaker notes, a closing slide.
+
 What a cell shows in the deck:
 - slide type ``skip``: left out; ``notes``: speaker notes (press S); the others as RISE does.
 - tag ``hide-input``: output only (the code stays in the notebook); tag ``hide-output``: code only.
 - stderr streams (TensorFlow warnings with timestamps) and widget/JavaScript outputs that cannot run
   offline are dropped; a plain-text or image fallback of the latter is kept.
+- image outputs nbconvert does not render (image/gif: the LRP animation) become <img> data: URIs;
+  no In/Out prompts; cell tag ``closing`` marks the closing slide.
 """
 
 from __future__ import annotations
@@ -34,11 +40,15 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline_reveal.html.
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
 
+# Pixel size the deck is laid out at (reveal.js scales it to the screen): a 16:9 projector's, with no
+# margin, so that font sizes in the template are screen pixels at 1280x720.
+DECK_WIDTH, DECK_HEIGHT, DECK_MARGIN = 1280, 720, 0.0
+
 # Notebook-level metadata read by jupyterlab-rise (`make present`); index.html uses the same look.
 RISE_SETTINGS = {
     "theme": "white",  # a reveal.js theme whose fonts are inlined in its CSS (others @import Google Fonts)
     "transition": "slide",
-    "scroll": True,  # long outputs scroll inside their slide
+    "scroll": True,  # a slide that is too tall scrolls (the deck test still counts it as a fault)
     "start_slideshow_at": "beginning",
     "slideNumber": "c/t",
     "controls": True,
@@ -47,14 +57,16 @@ RISE_SETTINGS = {
     "center": False,  # content slides read top-down; a centred code cell jumps around
     "autolaunch": False,
     "enable_chalkboard": False,
+    "width": DECK_WIDTH,  # live slides laid out like index.html
+    "height": DECK_HEIGHT,
 }
-# Pixel size the deck is laid out at (reveal.js scales it to the screen).
-DECK_WIDTH, DECK_HEIGHT = 1280, 800
 
 HIDE_INPUT_TAG = "hide-input"
 HIDE_OUTPUT_TAG = "hide-output"
 # Output types that need a live kernel or a JavaScript library the offline deck does not have.
 LIVE_ONLY_MIMETYPES = ("application/vnd.jupyter.widget-view+json", "application/javascript")
+# Image types nbconvert's templates render; any other image/* (GIF, WebP) would show its text/plain repr.
+RENDERED_IMAGE_MIMETYPES = ("image/png", "image/jpeg", "image/svg+xml")
 
 
 def slide_type(cell) -> str | None:
@@ -64,6 +76,23 @@ def slide_type(cell) -> str | None:
 def cells_without_slide_type(nb) -> list[int]:
     """Indexes of cells that have no (or an unknown) ``metadata.slideshow.slide_type``."""
     return [i for i, cell in enumerate(nb.cells) if slide_type(cell) not in SLIDE_TYPES]
+
+
+# A test knob in a cell the audience sees: fast-mode choices and asserts belong in skipped cells.
+_TEST_KNOB = re.compile(r"\bFAST\b|^\s*assert\b", re.MULTILINE)
+
+
+def visible_test_knobs(nb) -> list[tuple[str, str]]:
+    """(cell id, line) of code shown on a slide that carries a test knob (``FAST``, an assert)."""
+    found = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type != "code" or slide_type(cell) in ("skip", "notes") or HIDE_INPUT_TAG in tags:
+            continue
+        for line in cell.source.splitlines():
+            if _TEST_KNOB.search(line):
+                found.append((cell.get("id", "?"), line.strip()))
+    return found
 
 
 def apply_rise_metadata(nb, settings: dict | None = None) -> bool:
@@ -109,6 +138,26 @@ def clean_outputs(nb):
     return nb
 
 
+def other_images(output) -> list[str]:
+    """The image MIME types of ``output`` nbconvert would not render (when no rendered one is beside them)."""
+    data = output.get("data") or {}
+    if any(mimetype in data for mimetype in RENDERED_IMAGE_MIMETYPES):
+        return []
+    return [mimetype for mimetype in data if mimetype.startswith("image/")]
+
+
+def images_as_html(nb):
+    """A copy of ``nb`` whose GIF (and other image/*) outputs are <img> tags with a data: URI."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for mimetype in other_images(output):
+                encoded = "".join(output.data[mimetype].split())  # base64, as the notebook stores it
+                output.data = {"text/html": f'<img src="data:{mimetype};base64,{encoded}" alt="{mimetype}">'}
+                break
+    return nb
+
+
 def tag_filter() -> TagRemovePreprocessor:
     """The tags shared by the deck and the README summary: what a cell shows of itself."""
     return TagRemovePreprocessor(
@@ -120,7 +169,7 @@ def tag_filter() -> TagRemovePreprocessor:
 
 def prepare(nb):
     """The notebook as the deck and the summary show it (see the module docstring)."""
-    nb, _ = tag_filter().preprocess(clean_outputs(nb), {})
+    nb, _ = tag_filter().preprocess(images_as_html(clean_outputs(nb)), {})
     return nb
 
 
@@ -148,6 +197,7 @@ def offline_resources(reveal_dir: Path = REVEAL_DIR, settings: dict | None = Non
         "slideNumber": settings["slideNumber"],
         "width": DECK_WIDTH,
         "height": DECK_HEIGHT,
+        "margin": DECK_MARGIN,
     }
     return {
         "reveal_css": _read_text(dist / "reveal.css"),
@@ -219,6 +269,8 @@ def render_deck(nb, notebook_dir: Path, reveal_dir: Path = REVEAL_DIR, name: str
     config.SlidesExporter.reveal_transition = settings["transition"]
     config.SlidesExporter.reveal_scroll = bool(settings["scroll"])
     config.HTMLExporter.embed_images = True  # markdown ![](images/x.png) becomes a data: URI
+    config.HTMLExporter.exclude_input_prompt = True  # a talk has no In [n]: / Out[n]:
+    config.HTMLExporter.exclude_output_prompt = True
     exporter = SlidesExporter(config=config, template_file=str(TEMPLATE))
     resources = {
         "metadata": {"name": name, "path": str(notebook_dir)},
@@ -243,9 +295,13 @@ def build_index_html(notebook: Path = NOTEBOOK, out: Path = INDEX_HTML,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["build", "rise", "check"],
+    parser.add_argument("command", choices=["build", "rise", "check", "measure"],
                         help="build: write index.html; rise: set the RISE metadata; check: list cells "
-                             "without a slide type")
+                             "without a slide type or with test knobs on a slide; measure: the deck at "
+                             "1280x720 in headless Chromium (issue 13's table)")
+    parser.add_argument("deck", nargs="?", type=Path, default=INDEX_HTML, help="the deck to measure")
+    parser.add_argument("--slides", action="store_true", help="measure: also one line per slide")
+    parser.add_argument("--screenshots", type=Path, help="measure: save a screenshot of each slide here")
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
     parser.add_argument("--out", type=Path, default=INDEX_HTML)
     args = parser.parse_args(argv)
@@ -255,6 +311,18 @@ def main(argv: list[str] | None = None) -> int:
         nb = nbformat.read(args.notebook, as_version=4)
         print(f"wrote {out} ({out.stat().st_size // 1024} KiB, {expected_slide_count(nb)} slides)")
         return 0
+    if args.command == "measure":
+        from talk import measure
+
+        deck = measure.measure_deck(args.deck, screenshot_dir=args.screenshots)
+        summary = measure.summarise(deck)
+        if args.slides:
+            print(measure.format_slides(deck), end="\n\n")
+        print(measure.format_table(summary))
+        found = measure.problems(summary)
+        for problem in found:
+            print(f"- {problem}")
+        return 1 if found else 0
     nb = nbformat.read(args.notebook, as_version=4)
     if args.command == "rise":
         if apply_rise_metadata(nb):
@@ -267,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     for i in missing:
         first_line = (nb.cells[i].source.splitlines() or [""])[0][:60]
         print(f"cell {i} ({nb.cells[i].cell_type}) has no slide type: {first_line}")
-    return 1 if missing else 0
+    knobs = visible_test_knobs(nb)
+    for cell_id, line in knobs:
+        print(f"{cell_id} shows a test knob on its slide: {line[:80]}")
+    return 1 if missing or knobs else 0
 
 
 if __name__ == "__main__":

@@ -29,12 +29,22 @@ CELLS = [
     ("code", "-", [], "pd.DataFrame({'group': ['a', 'b'], 'rate': [0.31, 0.11]})"),
     ("code", "subslide", ["hide-input"],
      "plt.plot([0, 1, 2], [2, 0, 1])\nplt.title('Only the plot is shown')\nplt.show()"),
+    ("code", "subslide", ["hide-input"],
+     "import io\nfrom IPython.display import Image\nfrom PIL import Image as Picture\n"
+     "frames = [Picture.new('RGB', (60, 40), colour) for colour in ('red', 'blue')]\nbuffer = io.BytesIO()\n"
+     "frames[0].save(buffer, format='GIF', save_all=True, append_images=frames[1:], duration=200, loop=0)\n"
+     "Image(data=buffer.getvalue(), format='gif')"),
     ("code", "subslide", [], "for i in range(60):\n    print(f'line {i} of a long output')"),
-    ("markdown", "slide", [], "## 2. The end\n\nThanks."),
+    ("markdown", "slide", ["closing"], "## 2. The end\n\nThanks."),
     ("code", "skip", [], "done = True"),
 ]
-# Slides of the deck: the title, 1. Data, the print, the plot with hidden code, the long output, 2. The end.
-EXPECTED_SLIDES = 6
+# Slides of the deck: the title, 1. Data, the print, the plot with hidden code, the GIF (an image/gif
+# output, hidden code), the long output, 2. The end (the closing slide).
+EXPECTED_SLIDES = 7
+# Taller than the slide, which the deck checker must say: the print with the bar chart (a default-sized
+# figure) and the table below it, and the long output.
+TOO_TALL_SLIDES = [3, 6]
+UNTITLED_SLIDES = [3, 4, 5, 6]  # code cells opening a slide without a heading
 
 
 def write_stand_in_image(path: Path) -> Path:

@@ -1,8 +1,9 @@
 """The talk: RISE metadata on the notebook, and index.html presenting offline in headless Chromium.
 
-Each deck test runs twice: on a small stand-in notebook (does the tooling work?) and on the committed
-notebook and index.html (is the deck there, complete and up to date?). Screenshots of the committed
-deck go to test-artefacts/ for a person to look at.
+Each deck test runs twice: on a small stand-in notebook (does the tooling work, and does the measurement
+find the faults it should?) and on the committed notebook and index.html (is the deck there, complete,
+up to date and presentable at 1280x720, issue 13?). Chromium is driven by Playwright (talk/browser.py)
+with every network request aborted. Screenshots of each committed slide go to test-artefacts/slides/.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from stand_in_notebook import EXPECTED_SLIDES, make_stand_in_notebook
+from stand_in_notebook import EXPECTED_SLIDES, TOO_TALL_SLIDES, UNTITLED_SLIDES, make_stand_in_notebook
 
-from talk import slides
-from tests.headless_chromium import OfflinePage
+from talk import measure, slides
+from talk.browser import OfflinePage
 
 REPO = Path(__file__).resolve().parent.parent
 ARTEFACTS = REPO / "test-artefacts"
-MAX_STEPS = 2000  # Reveal.next() calls before giving up: far more than slides and fragments
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,24 @@ def test_every_cell_of_the_notebook_has_a_slide_type(notebook):
     assert not missing, f"cells without a slide type: {missing} (python -m talk.slides check)"
 
 
+def test_test_knobs_on_slides_are_found():
+    nb = nbformat.v4.new_notebook()
+    for kind, tags, source in [("-", [], "n = 300 if FAST else 2_000"), ("skip", [], "assert n > 0"),
+                               ("-", ["hide-input"], "assert n"), ("fragment", [], "x = 1\n    assert x == 1"),
+                               ("-", [], "FASTER = 1  # not the knob")]:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["slideshow"] = {"slide_type": kind}
+        cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    assert [line for _, line in slides.visible_test_knobs(nb)] == ["n = 300 if FAST else 2_000", "assert x == 1"]
+
+
+def test_visible_code_cells_carry_no_test_knobs(notebook):
+    """Fast-mode choices and asserts live in cells the slides skip (issue 13)."""
+    knobs = slides.visible_test_knobs(notebook)
+    assert not knobs, "\n".join(f"{cell_id}: {line}" for cell_id, line in knobs)
+
+
 def test_the_notebook_has_the_rise_metadata(notebook):
     rise = notebook.metadata.get("rise", {})
     assert {k: rise.get(k) for k in slides.RISE_SETTINGS} == slides.RISE_SETTINGS, "run `make rise`"
@@ -65,95 +83,80 @@ def test_expected_slide_count_follows_rise_rules():
     assert slides.expected_slide_count(nb) == 4
 
 
-def present_offline(index: Path, expected_slides: int, screenshots: dict[str, Path] | None = None) -> dict:
-    """Load the deck with no network, check it and walk through it; returns what was seen."""
-    with OfflinePage(width=slides.DECK_WIDTH, height=slides.DECK_HEIGHT) as page:
-        page.open(index)
-        page.wait_for("typeof Reveal !== 'undefined' && Reveal.isReady()")
-        total = page.evaluate("Reveal.getTotalSlides()")
-        page.wait_for("Array.from(document.images).every(img => img.complete)")
-        images = page.evaluate(
-            "Array.from(document.images).map(img => ({src: img.src.slice(0, 40), complete: img.complete,"
-            " width: img.naturalWidth}))"
-        )
-        if screenshots:
-            page.pause(0.5)
-            page.screenshot(screenshots["title"])
-        steps, too_tall = 0, set()
-        while not page.evaluate("Reveal.isLastSlide() && !Reveal.availableFragments().next"):
-            # A slide taller than the deck must scroll (RISE's "scroll"), not spill over its bottom.
-            unscrollable = page.evaluate(
-                "(() => { Reveal.next(); const s = Reveal.getCurrentSlide();"
-                " const tall = s.scrollHeight > Reveal.getConfig().height;"
-                " const scrolls = getComputedStyle(s).overflowY === 'auto';"
-                " return tall && !scrolls ? Reveal.getSlidePastCount() : -1; })()"
-            )
-            if unscrollable >= 0:
-                too_tall.add(unscrollable)
-            steps += 1
-            assert steps < MAX_STEPS, "Reveal.next() never reached the end"
-        scrollable = page.evaluate("document.querySelectorAll('section.scrollable-slide').length")
-        visited_end = page.evaluate("Reveal.getSlidePastCount() + 1")
-        if screenshots:
-            # The first slide with a figure, all its fragments shown, scrolled to the figure.
-            page.evaluate(
-                "(() => { const slide = Reveal.getSlides().find(s => s.querySelector('.jp-OutputArea img'));"
-                " const at = Reveal.getIndices(slide); Reveal.slide(at.h, at.v, 1000); })()"
-            )
-            page.pause(1.0)
-            page.evaluate(
-                "(() => { const slide = Reveal.getCurrentSlide();"
-                " const img = slide.querySelector('.jp-OutputArea img');"
-                " const offset = img.getBoundingClientRect().top - slide.getBoundingClientRect().top;"
-                " slide.scrollTop += offset / Reveal.getScale() - 20; })()"
-            )
-            page.pause(0.3)
-            page.screenshot(screenshots["plot"])
-        page.pause(0.2)
-        return {
-            "total": total, "images": images, "steps": steps, "visited_end": visited_end,
-            "exceptions": page.exceptions, "console_errors": page.console_errors,
-            "failed_requests": page.failed_requests, "expected": expected_slides,
-            "too_tall": sorted(too_tall), "scrollable": scrollable,
-        }
+def assert_offline_and_clean(deck: measure.DeckMeasure, expected_slides: int):
+    """The deck loaded with the network cut, every slide reachable, every image loaded, no JS errors."""
+    assert len(deck.slides) == expected_slides, "slides in the deck differ from the notebook's slide types"
+    assert not deck.failed_requests, f"the deck tried to load something: {deck.failed_requests}"
+    assert not deck.exceptions, deck.exceptions
+    assert not deck.console_errors, deck.console_errors
+    assert sum(row["images"] for row in deck.slides), "no figure in the deck"
+    broken = [row["number"] for row in deck.slides if row["broken_images"]]
+    assert not broken, f"slides with images that did not load: {broken}"
 
 
-def assert_presented(seen: dict):
-    assert seen["total"] == seen["expected"], "slides in the deck differ from the notebook's slide types"
-    assert seen["visited_end"] == seen["expected"], "walking the deck did not reach its last slide"
-    assert seen["images"], "no figure in the deck"
-    broken = [img for img in seen["images"] if not (img["complete"] and img["width"] > 0)]
-    assert not broken, f"images that did not load: {broken}"
-    assert not seen["too_tall"], f"slides (from 0) too tall to fit that do not scroll: {seen['too_tall']}"
-    assert not seen["failed_requests"], seen["failed_requests"]
-    assert not seen["exceptions"], seen["exceptions"]
-    assert not seen["console_errors"], seen["console_errors"]
+@pytest.fixture(scope="module")
+def stand_in_deck(stand_in, tmp_path_factory) -> Path:
+    return slides.build_index_html(stand_in, tmp_path_factory.mktemp("deck") / "index.html")
 
 
-def test_stand_in_deck_presents_offline(stand_in, tmp_path):
-    index = slides.build_index_html(stand_in, tmp_path / "index.html")
-    page = index.read_text(encoding="utf-8")
+def test_stand_in_deck_renders_what_the_talk_shows(stand_in_deck):
+    page = stand_in_deck.read_text(encoding="utf-8")
     assert slides.external_loads(page) == []
     assert "UserWarning" not in page  # the stderr stream with the warning is dropped
     assert "Only the plot is shown" not in page  # hide-input: that cell's code is not on the slide
     assert "Share of loans" in page  # while other cells show theirs
     assert "Speaker note" in page and '<aside class="notes">' in page
     assert "done = True" not in page  # skip cells left out
-    seen = present_offline(index, EXPECTED_SLIDES)
-    assert seen["total"] == EXPECTED_SLIDES
-    assert len(seen["images"]) == 3  # the markdown image, the bar chart, the hidden-code plot
-    assert seen["scrollable"] >= 1  # the long output
-    assert_presented(seen)
+    assert "data:image/gif;base64," in page  # the GIF output is an image
+    assert "IPython.core.display.Image object" not in page
 
 
-def test_the_deck_checker_notices_a_network_load(stand_in, tmp_path):
-    """A deck that needs the network must fail: the browser really is offline."""
-    index = slides.build_index_html(stand_in, tmp_path / "index.html")
+def test_stand_in_deck_presents_offline_and_is_measured(stand_in_deck):
+    """The measurement on a deck whose faults are known: it finds them, and only them."""
+    deck = measure.measure_deck(stand_in_deck)
+    assert_offline_and_clean(deck, EXPECTED_SLIDES)
+    summary = measure.summarise(deck)
+    assert summary["images"] == 4  # the markdown image, the bar chart, the hidden-code plot, the GIF
+    assert summary["reprs"] == [] and summary["prompts"] == 0
+    assert summary["too_tall"] == TOO_TALL_SLIDES
+    assert summary["untitled"] == UNTITLED_SLIDES
+    assert summary["code_px"] >= measure.MIN_CODE_PX and summary["body_px"] >= measure.MIN_BODY_PX
+    assert summary["longest_code"] == 4  # the bar chart cell; the GIF cell's 7 lines are hidden
+    assert summary["notes"] == 1 and summary["closing"]
+    problems = "\n".join(measure.problems(summary))
+    assert "taller than the slide" in problems and "speaker notes on 1 of 7" in problems
+
+
+def _inject(index: Path, out: Path, html: str) -> Path:
+    """A copy of the deck with ``html`` added to its second slide (in the cell "## 1. Data")."""
     page = index.read_text(encoding="utf-8")
+    at = page.index(">", page.index('id="cell-id=cell-2"')) + 1
+    out.write_text(page[:at] + html + page[at:], encoding="utf-8")
+    return out
+
+
+def test_the_deck_checker_notices_prompts_reprs_long_code_and_small_text(stand_in_deck, tmp_path):
+    code = "\n".join(f"x{i} = {i}" for i in range(20))
+    bad = _inject(stand_in_deck, tmp_path / "bad.html",
+                  '<div class="jp-InputPrompt" style="display:block">In&nbsp;[3]:</div>'
+                  f'<div class="jp-InputArea"><pre style="font-size:12px">{code}</pre></div>'
+                  '<div class="jp-OutputArea-output"><pre>&lt;IPython.core.display.Image object&gt;</pre></div>'
+                  '<div class="jp-RenderedMarkdown"><p style="font-size:14px">small print</p></div>')
+    summary = measure.summarise(measure.measure_deck(bad))
+    assert summary["prompts"] == 1
+    assert summary["reprs"] == [2]
+    assert summary["long_code"] == [2] and summary["longest_code"] == 20
+    assert summary["small_code"] == [2] and summary["small_body"] == [2]
+
+
+def test_the_deck_checker_notices_a_network_load(stand_in_deck, tmp_path):
+    """A deck that needs the network must fail: the browser really is offline."""
+    page = stand_in_deck.read_text(encoding="utf-8")
+    index = tmp_path / "index.html"
     index.write_text(page.replace("</head>", '<script src="https://example.org/x.js"></script></head>', 1))
     assert slides.external_loads(index.read_text()) == ["https://example.org/x.js"]
-    seen = present_offline(index, EXPECTED_SLIDES)
-    assert any("example.org" in failure for failure in seen["failed_requests"])
+    deck = measure.measure_deck(index)
+    assert any("example.org" in failure for failure in deck.failed_requests)
 
 
 def test_tex_formulas_are_refused_as_the_offline_deck_cannot_render_them(stand_in, tmp_path):
@@ -165,13 +168,24 @@ def test_tex_formulas_are_refused_as_the_offline_deck_cannot_render_them(stand_i
         slides.render_deck(nb, stand_in.parent)
 
 
-def test_committed_index_html_presents_offline(notebook):
+@pytest.fixture(scope="module")
+def committed_deck() -> measure.DeckMeasure:
     assert slides.INDEX_HTML.is_file(), "run `make slides`"
-    screenshots = {"title": ARTEFACTS / "slides-title.png", "plot": ARTEFACTS / "slides-plot.png"}
-    seen = present_offline(slides.INDEX_HTML, slides.expected_slide_count(notebook), screenshots)
-    assert_presented(seen)
-    for shot in screenshots.values():
-        assert shot.stat().st_size > 10_000  # a rendered slide, not a blank page
+    return measure.measure_deck(slides.INDEX_HTML, screenshot_dir=ARTEFACTS / "slides")
+
+
+def test_committed_index_html_presents_offline(committed_deck, notebook):
+    assert_offline_and_clean(committed_deck, slides.expected_slide_count(notebook))
+    shots = sorted((ARTEFACTS / "slides").glob("slide-*.png"))
+    assert len(shots) == len(committed_deck.slides)
+    assert all(shot.stat().st_size > 10_000 for shot in shots)  # rendered slides, not blank pages
+
+
+def test_committed_index_html_is_a_presentable_talk(committed_deck):
+    """Issue 13's "Done when" at 1280x720: `python -m talk.slides measure --slides` says which slide fails."""
+    summary = measure.summarise(committed_deck)
+    problems = measure.problems(summary)
+    assert not problems, "\n" + measure.format_table(summary) + "\n" + "\n".join(problems)
 
 
 def test_committed_index_html_is_up_to_date(tmp_path):

@@ -32,9 +32,12 @@ def test_stand_in_summary_keeps_the_reader_cells_and_drops_the_slide_only_ones(s
     assert "UserWarning" not in section  # stderr dropped
     assert "<style" not in section and "<table" in section  # DataFrame HTML without its <style>
     assert "Only the plot is shown" not in section  # hide-input
-    assert len(figures) == 2 and all(data.startswith(b"\x89PNG") for data in figures.values())
-    for path in figures:
-        assert re.fullmatch(r"images/summary/figure-[0-9a-f]{12}\.png", path)
+    kinds = sorted(data[:4] for data in figures.values())
+    assert kinds == [b"GIF8", b"\x89PNG", b"\x89PNG"]  # the GIF is a file GitHub shows, not a repr
+    assert "IPython.core.display.Image object" not in section
+    for path, data in figures.items():
+        assert re.fullmatch(r"images/summary/figure-[0-9a-f]{12}\.(png|gif)", path)
+        assert path.endswith(".gif") == data.startswith(b"GIF8")
         assert f"]({path})" in section
 
 

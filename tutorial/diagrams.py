@@ -23,8 +23,8 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 DPI = 100
-WORKFLOW_SIZE = (12.0, 4.0)  # inches; 1200 x 400 px at DPI
-DEPLOYMENT_SIZE = (12.0, 5.0)  # 1200 x 500 px
+WORKFLOW_SIZE = (12.0, 4.4)  # inches; 1200 x 440 px at DPI: shown at about that size on a slide
+DEPLOYMENT_SIZE = (12.0, 5.4)  # 1200 x 540 px
 
 BLUE, ORANGE, GREEN, GREY = "#dbe9f6", "#fde3c8", "#dcefd8", "#eeeeee"
 EDGE, TEXT = "#3b4a5a", "#1d232a"
@@ -35,10 +35,10 @@ def _box(ax, x, y, w, h, title, detail="", color=BLUE):
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.01,rounding_size=0.02",
                                 facecolor=color, edgecolor=EDGE, linewidth=1.5))
     if detail:
-        ax.text(x, y + h * 0.22, title, ha="center", va="center", fontsize=15, weight="bold", color=TEXT)
-        ax.text(x, y - h * 0.14, detail, ha="center", va="center", fontsize=10.5, color=TEXT, linespacing=1.4)
+        ax.text(x, y + h * 0.22, title, ha="center", va="center", fontsize=16, weight="bold", color=TEXT)
+        ax.text(x, y - h * 0.14, detail, ha="center", va="center", fontsize=14, color=TEXT, linespacing=1.4)
     else:
-        ax.text(x, y, title, ha="center", va="center", fontsize=15, weight="bold", color=TEXT)
+        ax.text(x, y, title, ha="center", va="center", fontsize=16, weight="bold", color=TEXT)
 
 
 def _arrow(ax, start, end, label="", label_offset=(0.0, 0.035), style="-|>", color=EDGE, dashed=False):
@@ -47,7 +47,7 @@ def _arrow(ax, start, end, label="", label_offset=(0.0, 0.035), style="-|>", col
     if label:
         x = (start[0] + end[0]) / 2 + label_offset[0]
         y = (start[1] + end[1]) / 2 + label_offset[1]
-        ax.text(x, y, label, ha="center", va="center", fontsize=10.5, color=EDGE, style="italic")
+        ax.text(x, y, label, ha="center", va="center", fontsize=14, color=EDGE, style="italic")
 
 
 def _canvas(size):
@@ -63,7 +63,7 @@ def draw_workflow():
     """The talk's three stages, with the question each asks and the tools the notebook uses there."""
     fig, ax = _canvas(WORKFLOW_SIZE)
     ax.text(0.5, 0.92, "Explainability and bias across the life of a loan-approval model",
-            ha="center", va="center", fontsize=16, color=TEXT)
+            ha="center", va="center", fontsize=18, color=TEXT)
     stages = [
         (0.17, "1. Data analysis", "Is the data balanced across\nethnicity and gender?\n"
                                    "(class imbalance,\nskewed samples)", BLUE),
@@ -81,7 +81,7 @@ def draw_workflow():
     # What production teaches goes back to the data: the loop closes.
     _arrow(ax, (0.83, 0.13), (0.17, 0.13), dashed=True)
     ax.text(0.5, 0.06, "findings feed back into the data and the model", ha="center", va="center",
-            fontsize=10.5, color=EDGE, style="italic")
+            fontsize=14, color=EDGE, style="italic")
     return fig
 
 
@@ -89,24 +89,24 @@ def draw_explainer_deployment():
     """Client -> ingress -> explainer service -> model service; predictions go to the model service."""
     fig, ax = _canvas(DEPLOYMENT_SIZE)
     ax.text(0.5, 0.93, "Explainer deployment: the explainer is a client of the model",
-            ha="center", va="center", fontsize=16, color=TEXT)
+            ha="center", va="center", fontsize=18, color=TEXT)
     _box(ax, 0.09, 0.5, 0.14, 0.26, "Client", "loan officer,\napp", GREY)
-    _box(ax, 0.31, 0.5, 0.15, 0.5, "Ingress", "routes by path", GREY)
+    _box(ax, 0.30, 0.5, 0.12, 0.5, "Ingress", "routes\nby path", GREY)
     _box(ax, 0.62, 0.71, 0.25, 0.26, "Explainer service", "Anchors (alibi),\nthe model's URL", ORANGE)
     _box(ax, 0.62, 0.26, 0.25, 0.26, "Model service", "RandomForest pipeline\n(scikit-learn)", BLUE)
     _box(ax, 0.91, 0.26, 0.14, 0.22, "Monitoring", "Prometheus,\nper gender", GREEN)
 
-    _arrow(ax, (0.16, 0.53), (0.2325, 0.53), "")
-    _arrow(ax, (0.2325, 0.47), (0.16, 0.47), "")
-    ax.text(0.196, 0.6, "HTTP", ha="center", va="center", fontsize=10.5, color=EDGE, style="italic")
-    _arrow(ax, (0.3875, 0.71), (0.495, 0.71), "/seldon/.../\nloanclassifier-explainer", (0.0, 0.06))
-    _arrow(ax, (0.3875, 0.26), (0.495, 0.26), "/seldon/.../\nloanclassifier", (0.0, 0.06))
+    _arrow(ax, (0.16, 0.53), (0.235, 0.53), "")
+    _arrow(ax, (0.235, 0.47), (0.16, 0.47), "")
+    ax.text(0.1975, 0.6, "HTTP", ha="center", va="center", fontsize=14, color=EDGE, style="italic")
+    _arrow(ax, (0.365, 0.71), (0.495, 0.71), "/seldon/.../\nloanclassifier-\nexplainer", (0.0, 0.085))
+    _arrow(ax, (0.365, 0.26), (0.495, 0.26), "/seldon/.../\nloanclassifier", (0.0, 0.06))
     # The explainer asks the model many predictions per explanation (perturbed copies of the input).
     _arrow(ax, (0.62, 0.58), (0.62, 0.39), "many /predict calls\nper explanation", (0.085, 0.0))
     _arrow(ax, (0.745, 0.26), (0.84, 0.26), "", dashed=True)
-    ax.text(0.5, 0.05, "One model, two routes: predictions go straight to the model service, explanations "
-            "go to the explainer, which calls the model.",
-            ha="center", va="center", fontsize=10.5, color=EDGE)
+    ax.text(0.5, 0.05, "Predictions go straight to the model; explanations go to the explainer, which calls "
+            "the model.",
+            ha="center", va="center", fontsize=14, color=EDGE)
     return fig
 
 

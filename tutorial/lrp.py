@@ -72,18 +72,22 @@ def plot_relevance_heatmap(table: pd.DataFrame, title: str = "", ax=None, vmax: 
                            highlight=("gender", "ethnicity")):
     """Heatmap of a (rows x features) table of relevance shares, with the values written in."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(11, 0.5 + 0.45 * len(table)))
+        _, ax = plt.subplots(figsize=(12, 1.0 + 0.6 * len(table)))
     values = table.to_numpy(dtype=float)
-    image = ax.imshow(values, cmap="Reds", aspect="auto", vmin=0, vmax=vmax or values.max())
-    ax.set_xticks(range(table.shape[1]), table.columns, rotation=40, ha="right")
-    ax.set_yticks(range(table.shape[0]), table.index)
+    vmax = vmax or values.max()
+    image = ax.imshow(values, cmap="Reds", aspect="auto", vmin=0, vmax=vmax)
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=40, ha="right", fontsize=14)
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize=14)
     for label in ax.get_xticklabels():
         if label.get_text() in highlight:
             label.set_fontweight("bold")
     for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title(title)
-    ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+        # White on the dark half of the colour map, black on the light half: legible on every cell.
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=13,
+                color="white" if v > 0.55 * vmax else "black")
+    ax.set_title(title, fontsize=16)
+    colorbar = ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    colorbar.ax.tick_params(labelsize=13)
     return ax.figure
 
 
@@ -112,14 +116,14 @@ def relevance_over_epochs(model, weights: list, relevance: LayerRelevance, X_enc
 
 
 def write_gif(tables: list[pd.DataFrame], path: Path | str, title: str = "LRP relevance share, epoch {epoch}",
-              duration_ms: int = 500, dpi: int = 80) -> Path:
+              duration_ms: int = 500, dpi: int = 100) -> Path:
     """An animated GIF of the heatmaps (frame e: the table after epoch e), written with Pillow."""
     from PIL import Image
 
     vmax = max(float(t.to_numpy().max()) for t in tables)
     frames = []
     for epoch, table in enumerate(tables):
-        fig, ax = plt.subplots(figsize=(11, 0.9 + 0.45 * len(table)))
+        fig, ax = plt.subplots(figsize=(12, 1.4 + 0.6 * len(table)))
         plot_relevance_heatmap(table, title.format(epoch=epoch), ax=ax, vmax=vmax)
         fig.tight_layout()
         buffer = io.BytesIO()
