@@ -7,7 +7,8 @@ runs, no churn when cells move) and are linked relatively. ``--check`` fails whe
 Which cells the summary leaves out (the slide-only ones):
 - slide type ``notes`` (speaker notes), and cells tagged ``slide-only`` (title cards, "questions?");
 - tags ``hide-input`` / ``hide-output`` hide the code / the outputs of a cell, as on the slides.
-Setup cells with slide type ``skip`` stay: a reader needs them, a talk does not. stderr streams
+The setup cells before the story's first markdown cell (imports, parameters, fast-mode sizes) are left
+out: the summary opens with the story. Later cells with slide type ``skip`` stay. stderr streams
 (warnings with timestamps) are dropped so that the summary only changes when the results do.
 """
 
@@ -62,6 +63,8 @@ def summary_cells(nb):
         cell for cell in nb.cells
         if slide_type(cell) != "notes" and SLIDE_ONLY_TAG not in cell.get("metadata", {}).get("tags", [])
     ]
+    story = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"), 0)
+    nb.cells = nb.cells[story:]
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             if "text" in output:

@@ -26,7 +26,9 @@ def test_stand_in_summary_keeps_the_reader_cells_and_drops_the_slide_only_ones(s
     section, figures = summary.render_summary(stand_in)
     assert "Stand-in talk" not in section  # title card tagged slide-only
     assert "Speaker note" not in section  # notes cell
-    assert "import pandas as pd" in section  # setup cells (skip) stay for readers
+    assert "import pandas as pd" not in section  # the setup before the story is left out
+    assert section.lstrip().startswith("<!--") and "### 1. Data" in section.split("```")[0]  # opens with the story
+    assert "done = True" in section  # later skip cells stay for readers
     assert "### 1. Data" in section  # "## 1. Data" shifted below the README's own headings
     assert "loan: 24%" in section  # a stream output
     assert "UserWarning" not in section  # stderr dropped
