@@ -1,1 +1,1 @@
-"""Serving the pipeline steps locally with seldon-core-microservice on 127.0.0.1 (make serve, the notebook, the tests)."""
+"""Serving the pipeline steps locally with seldon-core-microservice on 127.0.0.1 (make serve, notebook, tests)."""
