@@ -136,7 +136,9 @@ def bench_explanations(explainer_service, explainer_dir, local, applicants, repe
     return {"remote": remote, "local": in_process, "same_anchors": same}
 
 
-def artefacts_root() -> tuple[Path, str]:
+def artefacts_root(given: str | None = None) -> tuple[Path, str]:
+    if given:
+        return Path(given), f"the artefacts under {given}"
     if all((s.artefacts / "manifest.json").exists() for s in (serving.MODEL, serving.EXPLAINER)):
         return serving.STEPS, "the notebook run's artefacts"
     root = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -157,9 +159,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="1,000-row batches timed")
     parser.add_argument("--explanations", type=int, default=3, help="applicants explained (each twice)")
     parser.add_argument("--sweep", action="store_true", help="throughput for several gunicorn settings")
+    parser.add_argument("--artefacts", help="serve <this>/<step name>/ (an export_artefacts root)")
     args = parser.parse_args()
 
-    root, source = artefacts_root()
+    root, source = artefacts_root(args.artefacts)
     with open(step_dir(root, serving.MODEL) / "model.dill", "rb") as f:
         local = dill.load(f)
     rows = load_adult("test", n_rows=2000, seed=2).X

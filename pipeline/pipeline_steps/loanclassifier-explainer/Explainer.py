@@ -29,7 +29,8 @@ class Explainer:
 
     def load(self):
         self.guard.load(self.artefacts)
-        verified(self.artefacts, "explainer/meta.dill"), verified(self.artefacts, "explainer/explainer.dill")
+        for name in ("explainer/meta.dill", "explainer/explainer.dill"):
+            verified(self.artefacts, name)  # sha256 as exported, else a clear error
         self.explainer = load_remote_explainer(self.artefacts / "explainer", predictor=self.model.labels)
 
     def predict(self, X, feature_names=None, meta=None):

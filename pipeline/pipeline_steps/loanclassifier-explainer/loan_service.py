@@ -405,11 +405,12 @@ class Guard:
                     "artefacts": self.digest, "caller": caller, "rows": len(rows),
                     "approved": int(approved.sum())}))  # fmt: skip
                 return
-            for row, p in zip(rows.tolist(), probabilities[:, 1].tolist()):
-                self.audit.info(json.dumps({
-                    "request_id": request_id, "time": stamp, "service": self.service,
-                    "artefacts": self.digest, "caller": caller, "row": row,
-                    "decision": "approved" if p > 0.5 else "rejected", "probability": p}))  # fmt: skip
+            # One write of all the request's lines: one lock of the shared file, not one per row.
+            self.audit.info("\n".join(json.dumps({
+                "request_id": request_id, "time": stamp, "service": self.service,
+                "artefacts": self.digest, "caller": caller, "row": row,
+                "decision": "approved" if p > 0.5 else "rejected", "probability": p})
+                for row, p in zip(rows.tolist(), probabilities[:, 1].tolist())))  # fmt: skip
 
         self.on_success(record)
 
