@@ -523,6 +523,8 @@ def test_unknown_routes_are_404_and_wrong_methods_405(services, service_name):
         assert response.status_code == 404, (path, response.text)
         assert response.json()["status"]["info"]
     assert requests.post(service.url + "/health/ping", timeout=10).status_code == 405
+    legacy = requests.get(service.url + "/predict", params={"json": json.dumps(ndarray([ROW]))}, timeout=10)
+    assert legacy.status_code == 405, legacy.text  # Seldon's GET /predict?json=... skipped the validation
 
 
 @pytest.mark.parametrize("service_name", ["model", "explainer"])

@@ -331,8 +331,9 @@ class Guard:
             raise bad_request(f"{request.path} is not served here", status=404, reason="LOAN_NOT_FOUND")
         if isinstance(request.routing_exception, MethodNotAllowed) and request.path not in _routes():
             raise NotFound()  # only the static files' catch-all route matched, for GET: the path does not exist
-        if request.endpoint == "static" and request.path in PREDICT_ROUTES:
-            # Seldon's app serves static files from "/", so a GET on a POST-only route finds no file: 405.
+        if request.path in PREDICT_ROUTES and request.method not in ("POST", "OPTIONS"):
+            # Seldon's legacy /predict takes GET with a json= parameter, and its app serves static files
+            # from "/", so a GET elsewhere would be "no such file": predictions are POST, all else 405.
             raise MethodNotAllowed(valid_methods=["POST"])
         if request.path not in PREDICT_ROUTES or request.method != "POST":
             return None  # Flask's routing answers 404/405; health and metadata need no body
