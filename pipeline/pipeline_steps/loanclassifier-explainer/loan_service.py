@@ -32,7 +32,7 @@ import numpy as np
 
 # prometheus_client 0.8 (seldon-core 1.17.1's pin) reads prometheus_multiproc_dir; later releases read
 # PROMETHEUS_MULTIPROC_DIR. The directory must be set before any process of the service counts: the
-# images and `serving.py` set it; a wrapper started without it gets a fresh one here, in the main
+# manifests and `serving.py` set it; a wrapper started without it gets a fresh one here, in the main
 # process, before Seldon forks its REST workers and its metrics server.
 _MULTIPROC = os.environ.get("prometheus_multiproc_dir") or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if not _MULTIPROC:
