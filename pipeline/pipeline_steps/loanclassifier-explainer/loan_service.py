@@ -268,8 +268,8 @@ def now():
 class Guard:
     """What runs around every request of one service (the wrapper names it as ``model_error_handler``)."""
 
-    def __init__(self, service, one_row=False):
-        self.service, self.one_row = service, one_row
+    def __init__(self, service, one_row=False, decisions=False):
+        self.service, self.one_row, self.decisions = service, one_row, decisions
         self.metadata, self.digest = None, None
         self.audit = None
         self.blueprint = Blueprint(f"loan_guard_{service}", __name__)
@@ -288,6 +288,12 @@ class Guard:
         # The series exist from the start at 0, so Prometheus sees the first request as an increase.
         DURATION.labels(self.service)
         REQUESTS.labels(self.service, "200")
+        if self.decisions:
+            genders = metadata["category_map"][str(metadata["features"].index("gender"))]
+            for gender in genders:
+                for decision in ("approved", "rejected"):
+                    for caller in ("applicant", *CALLERS):
+                        DECISIONS.labels(gender, decision, caller)
         return metadata
 
     def seldon_metadata(self, artefacts):

@@ -15,7 +15,7 @@ ARTEFACTS = Path(os.environ.get("LOAN_ARTEFACTS", Path(__file__).resolve().paren
 
 
 class Model:
-    guard = Guard("loanclassifier")
+    guard = Guard("loanclassifier", decisions=True)
     model_error_handler = guard.blueprint  # Seldon registers it: validation, errors, metrics, audit
 
     def __init__(self, n_jobs=1, artefacts=None):
