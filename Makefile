@@ -38,8 +38,8 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/)
 	$(BIN)/python -m pipeline.local.serving start
 
-stop: install  ## stop the services `make serve` started, by their pids
-	$(BIN)/python -m pipeline.local.serving stop
+stop:  ## stop the services `make serve` started, by their pids (builds nothing: without .venv nothing was served)
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m pipeline.local.serving stop; else echo "no $(VENV): nothing to stop"; fi
 
 deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)
 	$(KUBECTL) apply -f pipeline/deploy/
@@ -47,7 +47,7 @@ deploy:  ## apply the SeldonDeployments to the current kubectl context (images b
 undeploy:  ## delete them
 	$(KUBECTL) delete --ignore-not-found -f pipeline/deploy/
 
-bench-serving: install serve-env  ## REST against in-process latency, batch and explanation times
+bench-serving: install serve-env  ## REST against in-process, audit-log cost, counts under load, probe latency
 	$(BIN)/python scripts/bench_serving.py
 
 lint: install  ## ruff over the code and the notebook

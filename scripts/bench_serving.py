@@ -6,6 +6,8 @@
 Uses the artefacts of the last notebook run when there are some, else trains the full-size model and
 explainer into a temporary directory. Prints a markdown table (pipeline/README.md keeps a copy).
 Goals: one remote explanation <= 1.5x the in-process one; a 1,000-row batch over REST <= 1.5x in-process.
+Then the hardening (issue 11): latency with and without the audit log, decisions counted under 8
+concurrent clients against the rows sent, and /health/ping of the explainer while 8 explanations queue.
 """
 
 from __future__ import annotations
@@ -134,7 +136,9 @@ def bench_explanations(explainer_service, explainer_dir, local, applicants, repe
     return {"remote": remote, "local": in_process, "same_anchors": same}
 
 
-def artefacts_root() -> tuple[Path, str]:
+def artefacts_root(given: str | None = None) -> tuple[Path, str]:
+    if given:
+        return Path(given), f"the artefacts under {given}"
     if all((s.artefacts / "manifest.json").exists() for s in (serving.MODEL, serving.EXPLAINER)):
         return serving.STEPS, "the notebook run's artefacts"
     root = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -155,9 +159,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="1,000-row batches timed")
     parser.add_argument("--explanations", type=int, default=3, help="applicants explained (each twice)")
     parser.add_argument("--sweep", action="store_true", help="throughput for several gunicorn settings")
+    parser.add_argument("--artefacts", help="serve <this>/<step name>/ (an export_artefacts root)")
     args = parser.parse_args()
 
-    root, source = artefacts_root()
+    root, source = artefacts_root(args.artefacts)
     with open(step_dir(root, serving.MODEL) / "model.dill", "rb") as f:
         local = dill.load(f)
     rows = load_adult("test", n_rows=2000, seed=2).X
@@ -242,10 +247,73 @@ def main() -> None:
             f"Explanations: {args.explanations} applicants x 2 per setting."
         )
 
+        bench_hardening(root, rows, logs, model, explainer)
         if args.sweep:
             sweep(root, rows, logs)
     finally:
         serving.Services(model, explainer).stop()
+
+
+def bench_hardening(root: Path, rows: np.ndarray, logs: Path, model, explainer) -> None:
+    """The audit log's cost, exact counts under concurrency, and health probes under explanation load."""
+    quiet = serving.start_service(
+        serving.MODEL, step_dir(root, serving.MODEL), port=serving.free_port(), metrics_port=serving.free_port(),
+        log=logs / "model-no-audit.log", env={"LOAN_AUDIT": "0"},
+    )  # fmt: skip
+    try:
+        session = requests.Session()
+        for url in (model.predict_url, quiet.predict_url):
+            rest_predict(session, url, ndarray(rows[:1]))
+        single = timed_together(
+            {name: (lambda url=url: rest_predict(session, url, ndarray(rows[:1])))
+             for name, url in (("audit", model.predict_url), ("no audit", quiet.predict_url))},
+            300,
+        )  # fmt: skip
+        batch = timed_together(
+            {name: (lambda url=url: rest_predict(session, url, tensor(rows[:1000])))
+             for name, url in (("audit", model.predict_url), ("no audit", quiet.predict_url))},
+            20,
+        )  # fmt: skip
+    finally:
+        serving.stop_service(quiet)
+    print("\n| audit log | single row, p50 | single row, p99 | 1,000-row batch, median |")
+    print("|---|---|---|---|")
+    for name in ("no audit", "audit"):
+        print(f"| {name} | {percentile_ms(single[name], 50):.1f} ms | {percentile_ms(single[name], 99):.1f} ms "
+              f"| {percentile_ms(batch[name], 50):.1f} ms |")  # fmt: skip
+
+    def counted() -> int:
+        text = requests.get(model.metrics_url, timeout=10).text
+        return int(serving.decision_counts(text).to_numpy().sum())
+
+    before, sent = counted(), 0
+    n_clients, n_requests, per_request = 8, 50, 5
+
+    def client(k):
+        with requests.Session() as s:
+            for i in range(n_requests):
+                start = (k * n_requests + i) * per_request % (len(rows) - per_request)
+                rest_predict(s, model.predict_url, ndarray(rows[start : start + per_request]))
+        return n_requests * per_request
+
+    with ThreadPoolExecutor(n_clients) as pool:
+        sent = sum(pool.map(client, range(n_clients)))
+    print(f"\nCounts under concurrency: {n_clients} clients sent {sent} rows; loan_decisions_total rose by "
+          f"{counted() - before}.")  # fmt: skip
+
+    pings = []
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(requests.post, explainer.predict_url, json=ndarray(rows[i : i + 1]), timeout=300)
+                   for i in range(8)]  # fmt: skip
+        while not all(f.done() for f in futures):
+            start = time.perf_counter()
+            requests.get(explainer.url + "/health/ping", timeout=30).raise_for_status()
+            pings.append(time.perf_counter() - start)
+            time.sleep(0.1)
+        statuses = [f.result().status_code for f in futures]
+    print(f"/health/ping of the explainer while 8 explanations ran ({statuses.count(200)} answered 200, "
+          f"{statuses.count(503)} 503 busy): {len(pings)} pings, p50 {percentile_ms(pings, 50):.0f} ms, "
+          f"max {max(pings) * 1000:.0f} ms.")  # fmt: skip
 
 
 def sweep(root: Path, rows: np.ndarray, logs: Path) -> None:

@@ -1,23 +1,23 @@
 """Serving the loan classifier and its explainer locally with Seldon Core, the way the cluster runs them.
 
-The notebook (and the tests, and `make serve`) use this module from the notebook environment; the
-services themselves run in `.venv-serve` (seldon-core cannot share an environment with TensorFlow):
+The notebook, the tests and `make serve` use this module from the notebook environment; the services
+run in `.venv-serve` (seldon-core cannot share an environment with TensorFlow):
 
-- ``export_artefacts``: the fitted pipeline and the Anchors explainer into the steps' ``artefacts/``
-  directories, each with a ``manifest.json`` of sha256 hashes the wrappers check before loading;
-- ``start_service`` / ``stop_service``: one wrapper under ``seldon-core-microservice`` on 127.0.0.1;
-- ``ensure_services``: reuse the services ``make serve`` started if they serve the same artefacts,
-  else start private ones on free ports; ``Services.stop()`` stops only what was started here;
-- ``approval_rates``: the per-gender counters of the model's Prometheus metrics as a table.
+- ``start_service`` / ``stop_service``: one wrapper under ``seldon-core-microservice`` on 127.0.0.1, in
+  its own process group, with its own Prometheus multiprocess directory and audit log;
+- ``ensure_services``: reuse the services `make serve` started if they serve the same artefacts, else
+  start private ones on free ports; ``Services.stop()`` stops only what was started here;
+- ``approval_rates``: decisions and approval rate per gender from the model's Prometheus metrics.
 
-Command line (the Makefile's `serve`, `stop`, `status`): ``python -m pipeline.local.serving start|stop|status``.
+Artefacts (export, manifests) live in ``pipeline.local.artefacts``. Command line (the Makefile's
+`serve`, `stop`): ``python -m pipeline.local.serving start|stop|status|export``; the ports and log paths
+of `make serve` are recorded in ``.run/<step>.json``, which everything reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import hashlib
 import json
 import os
 import shutil
@@ -29,13 +29,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import requests
+from pipeline.local.artefacts import (  # noqa: F401 (the notebook's one import for section 4)
+    CLASS_NAMES,
+    artefacts_digest,
+    build_serving_artefacts,
+    export_artefacts,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
-RUN_DIR = REPO / ".run"  # pid files and logs of the services `make serve` started
-CLASS_NAMES = ["rejected", "approved"]
+RUN_DIR = REPO / ".run"  # pid files, state, logs and audit logs of the services `make serve` started
 LOOPBACK = "127.0.0.1"
 
 
@@ -44,9 +48,9 @@ class Step:
     name: str  # the SeldonDeployment and image name
     interface: str  # the wrapper class seldon-core-microservice loads
     service_type: str
-    port: int  # preferred local ports; free ones are used when these are taken
+    port: int  # the documented local ports (pipeline/README.md)
     metrics_port: int
-    workers: int  # gunicorn, tuned with scripts/bench_serving.py
+    workers: int  # gunicorn, measured with scripts/bench_serving.py
     threads: int
 
     @property
@@ -58,110 +62,13 @@ class Step:
         return self.directory / "artefacts"
 
 
-# Two threads per worker: gunicorn's threaded worker keeps connections alive (the explainer sends many).
-MODEL = Step("loanclassifier", "Model", "MODEL", 9000, 6000, workers=2, threads=2)
-# An explanation takes seconds and alibi's explainer is not thread-safe (Explainer.py serialises
-# explanations); the second thread keeps gunicorn's heartbeat going during a long one.
-EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=1, threads=2)
+# gunicorn's threaded worker: idle keep-alive connections wait in its poller, not in a thread; the threads
+# are for requests in flight (a slow client holds one for at most LOAN_READ_TIMEOUT).
+MODEL = Step("loanclassifier", "Model", "MODEL", 9000, 6000, workers=2, threads=4)
+# One worker: alibi's explainer runs one explanation at a time (Explainer.py); up to 8 wait their turn
+# (LOAN_MAX_EXPLANATIONS) and two threads stay free for health probes.
+EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=1, threads=10)
 STEPS_BY_NAME = {s.name: s for s in (MODEL, EXPLAINER)}
-
-
-# --- artefacts -------------------------------------------------------------------------------------
-
-
-def sha256(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def write_manifest(directory: Path | str) -> dict:
-    """Record the sha256 of every file under ``directory`` in its manifest.json."""
-    directory = Path(directory)
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "manifest.json")
-    manifest = {"sha256": {p.relative_to(directory).as_posix(): sha256(p) for p in files}}
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
-
-
-def artefacts_digest(directory: Path | str) -> str:
-    """One hash for a set of artefacts: the hash of its manifest (the wrappers report it in health)."""
-    return sha256(Path(directory) / "manifest.json")
-
-
-def export_artefacts(model, explainer, category_map: dict, root: Path | str | None = None) -> dict[str, Path]:
-    """Write the fitted pipeline and the Anchors explainer where the wrappers load them from.
-
-    ``model`` is the fitted preprocessor + classifier pipeline (it takes rows of model features),
-    ``explainer`` a fitted alibi ``AnchorTabular``, saved with alibi's own saving (without its
-    predictor: the served explainer calls the model service instead). ``root`` None writes into the
-    steps' ``artefacts/`` directories; another directory gets ``<root>/<step name>/``.
-    Returns the artefact directory of each step.
-    """
-    import dill
-
-    from tutorial.data import FEATURES
-
-    dirs = {s.name: (s.artefacts if root is None else Path(root) / s.name) for s in (MODEL, EXPLAINER)}
-    for step_name, target in dirs.items():
-        # Write next to the target and swap, so a half-written set never sits under the final name.
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{step_name}-", dir=target.parent))
-        staging.chmod(0o755)  # mkdtemp's 0700 would hide the artefacts from the image's non-root user
-        if step_name == MODEL.name:
-            with open(staging / "model.dill", "wb") as f:
-                dill.dump(model, f)
-            metadata = {
-                "features": list(FEATURES),
-                "class_names": CLASS_NAMES,
-                "category_map": {str(i): list(names) for i, names in category_map.items()},
-            }
-            (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-        else:
-            _save_without_predictor(explainer, staging / "explainer")
-        write_manifest(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    return dirs
-
-
-def _save_without_predictor(explainer, path: Path) -> None:
-    """alibi's saving, minus the predictor alibi 0.9.4 leaves in the explainer's sampler.
-
-    ``save_explainer`` clears ``explainer.predictor`` but pickles ``samplers[0].predictor``: the whole
-    fitted model and its bound method as Python 3.11 bytecode, which a Python 3.8 image cannot run.
-    ``load_explainer(path, predictor)`` sets the sampler's predictor again.
-    """
-    from alibi.saving import save_explainer
-
-    kept = [sampler.predictor for sampler in explainer.samplers]
-    try:
-        for sampler in explainer.samplers:
-            sampler.predictor = None
-        save_explainer(explainer, path)
-    finally:
-        for sampler, predictor in zip(explainer.samplers, kept):
-            sampler.predictor = predictor
-
-
-def build_serving_artefacts(n_rows: int | None = None, n_estimators: int = 50, seed: int = 0):
-    """Train what the notebook serves, without the notebook: the RandomForest pipeline and its Anchors.
-
-    For `make serve` before any notebook run, and for the tests (``n_rows`` a small sample: seconds).
-    Returns (model, explainer, category_map) for ``export_artefacts``.
-    """
-    from alibi.explainers import AnchorTabular
-
-    from tutorial.data import FEATURES, load_adult
-    from tutorial.models import build_rf_pipeline
-
-    train = load_adult("train", n_rows=n_rows, seed=seed)
-    model = build_rf_pipeline(train.category_map, n_estimators=n_estimators, seed=seed).fit(train.X, train.y)
-    explainer = AnchorTabular(model.predict, FEATURES, categorical_names=train.category_map, seed=seed)
-    explainer.fit(train.X, disc_perc=(25, 50, 75))
-    return model, explainer, train.category_map
-
-
-# --- services --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -172,6 +79,8 @@ class Service:
     metrics_port: int
     artefacts: str
     log: str
+    audit_log: str = ""  # one JSON line per decision or explanation (pandas.read_json(lines=True))
+    metrics_dir: str = ""  # prometheus_client's multiprocess files
     started_here: bool = field(default=True, compare=False)
 
     @property
@@ -188,6 +97,8 @@ class Service:
 
     def healthy(self, timeout: float = 2.0) -> dict | None:
         """The wrapper's health status (it names its artefacts), or None when it does not answer."""
+        import requests
+
         try:
             response = requests.get(f"{self.url}/health/status", timeout=timeout)
             return response.json().get("jsonData") if response.ok else None
@@ -196,19 +107,19 @@ class Service:
 
 
 def free_port(preferred: int | None = None) -> int:
-    """``preferred`` if nothing listens there on loopback, else a port the kernel hands out."""
+    """``preferred`` if nothing listens there on loopback, else a port the kernel hands out.
+
+    SO_REUSEADDR as gunicorn binds: connections of a stopped service lingering in TIME_WAIT do not make
+    the documented port look taken."""
     for port in ([preferred] if preferred else []) + [0]:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((LOOPBACK, port))
             except OSError:
                 continue
             return s.getsockname()[1]
     raise RuntimeError("no free port")
-
-
-def serve_env_ready() -> bool:
-    return SERVE_PYTHON.exists()
 
 
 def start_service(
@@ -218,62 +129,59 @@ def start_service(
     metrics_port: int | None = None,
     model_url: str | None = None,
     log: Path | str | None = None,
+    audit_log: Path | str | None = None,
     workers: int | None = None,
     threads: int | None = None,
     n_jobs: int | None = None,
-    wait: float = 60.0,
+    env: dict | None = None,
+    wait: float = 120.0,
 ) -> Service:
     """Start one wrapper with seldon-core-microservice from .venv-serve, on 127.0.0.1, and wait until ready.
 
-    The process leads its own process group (gunicorn's workers, the metrics server and Seldon's
-    metrics manager are its children), so ``stop_service`` ends exactly that group.
+    The process leads its own process group (gunicorn's workers and the metrics server are its
+    children), so ``stop_service`` ends exactly that group.
     """
-    if not serve_env_ready():
+    if not SERVE_PYTHON.exists():
         raise RuntimeError(f"{SERVE_PYTHON} is missing: build the serving environment with `make serve-env`")
     artefacts = Path(artefacts or step.artefacts).resolve()
     port = port or free_port(step.port)
     metrics_port = metrics_port or free_port(step.metrics_port)
     log = Path(log or (RUN_DIR / f"{step.name}.log"))
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {
+    audit_log = Path(audit_log or log.with_name(f"{log.stem}-audit.jsonl"))
+    metrics_dir = tempfile.mkdtemp(prefix=f"{step.name}-metrics-")  # fresh: counts start at 0
+    environment = {
         **os.environ,
         "PYTHONPATH": str(REPO),
         "LOAN_ARTEFACTS": str(artefacts),
+        "LOAN_AUDIT_LOG": str(audit_log),
+        "LOAN_AUDIT_STDOUT": "0",  # the log file is enough locally
+        "prometheus_multiproc_dir": metrics_dir,
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         "PYTHONUNBUFFERED": "1",
         # A Jupyter kernel exports its inline plotting backend, which the serving env does not have.
         "MPLBACKEND": "Agg",
+        **({"LOAN_MODEL_URL": model_url} if model_url else {}),
+        **(env or {}),
     }
-    if model_url:
-        env["LOAN_MODEL_URL"] = model_url
     command = [
-        str(SERVE_PYTHON),
-        "-m",
-        "pipeline.local.seldon_loopback",
-        step.interface,
-        "--service-type",
-        step.service_type,
-        "--http-port",
-        str(port),
-        "--metrics-port",
-        str(metrics_port),
-        "--workers",
-        str(workers or step.workers),
-        "--threads",
-        str(threads or step.threads),
-    ]
-    if n_jobs is not None:
+        str(SERVE_PYTHON), "-m", "pipeline.local.seldon_loopback", step.interface,
+        "--service-type", step.service_type, "--http-port", str(port), "--metrics-port", str(metrics_port),
+        "--workers", str(workers or step.workers), "--threads", str(threads or step.threads),
+    ]  # fmt: skip
+    if n_jobs is not None:  # the forest's, a Seldon parameter of Model
         command += ["--parameters", json.dumps([{"name": "n_jobs", "value": str(n_jobs), "type": "INT"}])]
     with open(log, "ab") as out:
         process = subprocess.Popen(
             command,
             cwd=step.directory,
-            env=env,
+            env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    service = Service(step.name, process.pid, port, metrics_port, str(artefacts), str(log))
+    service = Service(step.name, process.pid, port, metrics_port, str(artefacts), str(log), str(audit_log), metrics_dir)
     if wait:
         try:
             wait_ready(service, wait, process)
@@ -283,33 +191,38 @@ def start_service(
     return service
 
 
-def wait_ready(service: Service, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
-    """Poll the health endpoint until the wrapper has loaded its artefacts, or fail with its log."""
+def wait_ready(service: Service, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
+    """Poll the health endpoint until a worker has loaded its artefacts, or fail with the log's tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if service.healthy(timeout=1.0) is not None:
+        if service.healthy(timeout=2.0) is not None:
             return
         if process is not None and process.poll() is not None:
             break
         time.sleep(0.2)
     tail = Path(service.log).read_text(errors="replace")[-3000:] if Path(service.log).exists() else ""
-    raise RuntimeError(
-        f"{service.name} did not become ready on port {service.port}; log {service.log}:\n{tail}"
-    )
+    raise RuntimeError(f"{service.name} did not become ready on port {service.port}; log {service.log}:\n{tail}")
 
 
 def _alive(pid: int) -> bool:
     try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that has exited: reaped now
+            return False
+    except ChildProcessError:
+        pass  # not our child (started by `make serve`): init reaps it
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    # A zombie child (exited, not yet reaped) counts as gone.
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def stop_service(service: Service, timeout: float = 15.0) -> None:
@@ -321,25 +234,11 @@ def stop_service(service: Service, timeout: float = 15.0) -> None:
             pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            _reap(service.pid)
             if not _alive(service.pid) and not _group_alive(service.pid):
+                if service.metrics_dir:
+                    shutil.rmtree(service.metrics_dir, ignore_errors=True)
                 return
             time.sleep(0.1)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @dataclass
@@ -376,6 +275,7 @@ class ClusterService:
     ingress: str  # host:port
     namespace: str = "seldon"
     metrics_url: str | None = None  # e.g. a `kubectl port-forward` to the pod's metrics port 6000
+    audit_log: str = ""  # in the cluster the audit trail is the pods' stdout, collected by Fluentd or similar
     started_here: bool = False
 
     @property
@@ -412,9 +312,7 @@ def ensure_services(artefacts_root: Path | str | None = None) -> Services:
     found = {}
     for step in (MODEL, EXPLAINER):
         service = running_service(step)
-        if service is not None and (service.healthy() or {}).get("artefacts") == artefacts_digest(
-            dirs[step.name]
-        ):
+        if service is not None and (service.healthy() or {}).get("artefacts") == artefacts_digest(dirs[step.name]):
             found[step.name] = service
     model = found.get(MODEL.name) or start_service(
         MODEL, dirs[MODEL.name], port=free_port(), metrics_port=free_port(), log=_private_log(MODEL)
@@ -449,14 +347,8 @@ def seldon_client_predict(rows, service: Service | ClusterService) -> dict:
 
     command = [str(SERVE_PYTHON), str(REPO / "pipeline" / "client.py"), json.dumps(np.asarray(rows).tolist())]
     if isinstance(service, ClusterService):
-        command += [
-            "--gateway-endpoint",
-            service.ingress,
-            "--namespace",
-            service.namespace,
-            "--deployment",
-            service.name,
-        ]
+        command += ["--gateway-endpoint", service.ingress, "--namespace", service.namespace,
+                    "--deployment", service.name]  # fmt: skip
     else:
         command += ["--endpoint", f"{LOOPBACK}:{service.port}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -469,38 +361,41 @@ def seldon_client_predict(rows, service: Service | ClusterService) -> dict:
 
 
 def loan_metric_lines(metrics_text: str) -> list[str]:
-    """Our counters from the Prometheus text, with only the labels that matter (Seldon adds a dozen)."""
+    """Our families from the Prometheus text (Seldon's own are left out), one sample a line."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    return [
-        f'{s.name}{{gender="{s.labels["gender"]}",worker_id="{s.labels["worker_id"]}"}} {s.value:g}'
-        for family in text_string_to_metric_families(metrics_text)
-        for s in family.samples
-        if s.name in ("loan_applications_total", "loan_approvals_total")
-    ]
+    lines = []
+    for family in text_string_to_metric_families(metrics_text):
+        for s in family.samples:
+            if s.name in ("loan_decisions_total", "loan_requests_total"):
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                lines.append(f"{s.name}{{{labels}}} {s.value:g}")
+    return lines
 
 
-def approval_rates(metrics_text: str):
-    """Applications, approvals and approval rate per gender from the model's Prometheus metrics.
-
-    Each gunicorn worker keeps its own counters (label ``worker_id``), so they are summed here.
-    """
+def decision_counts(metrics_text: str, caller: str = "applicant"):
+    """``loan_decisions_total`` of one caller as a table: rows gender, columns approved and rejected."""
     import pandas as pd
     from prometheus_client.parser import text_string_to_metric_families
 
-    counts: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name in ("loan_applications_total", "loan_approvals_total"):
-                key = (sample.labels["gender"], sample.name.split("_")[1])
-                counts[key] = counts.get(key, 0.0) + sample.value
-    table = (
-        pd.Series(counts, dtype=float).unstack(fill_value=0.0)
-        if counts
-        else pd.DataFrame(columns=["applications", "approvals"])
-    )
-    table = table.reindex(columns=["applications", "approvals"], fill_value=0.0).astype(int)
+    counts = {
+        (s.labels["gender"], s.labels["decision"]): s.value
+        for family in text_string_to_metric_families(metrics_text)
+        for s in family.samples
+        if s.name == "loan_decisions_total" and s.labels.get("caller") == caller
+    }
+    table = pd.Series(counts, dtype=float).unstack(fill_value=0.0) if counts else pd.DataFrame()
+    table = table.reindex(columns=["approved", "rejected"], fill_value=0.0).fillna(0.0).astype(int)
     table.index.name = "gender"
+    return table
+
+
+def approval_rates(metrics_text: str):
+    """Applications, approvals and approval rate per gender, of applicants only (not the explainer's
+    perturbed samples), from the model's Prometheus metrics (summed over workers by prometheus_client)."""
+    counts = decision_counts(metrics_text)
+    table = counts.assign(applications=counts["approved"] + counts["rejected"], approvals=counts["approved"])
+    table = table[["applications", "approvals"]]
     table["approval_rate"] = table["approvals"] / table["applications"]
     return table
 
@@ -527,7 +422,9 @@ def _start_all(args) -> None:
     explainer = start_service(EXPLAINER, dirs[EXPLAINER.name], model_url=model.predict_url)
     _record(explainer)
     for s in (model, explainer):
-        print(f"{s.name}: {s.predict_url}  metrics {s.metrics_url}  pid {s.pid}  log {s.log}")
+        step = STEPS_BY_NAME[s.name]
+        moved = "" if (s.port, s.metrics_port) == (step.port, step.metrics_port) else "  (documented ports taken)"
+        print(f"{s.name}: {s.predict_url}  metrics {s.metrics_url}  pid {s.pid}  audit {s.audit_log}{moved}")
 
 
 def _record(service: Service) -> None:
@@ -540,8 +437,9 @@ def _stop_all(args) -> None:
         pid_file, state = RUN_DIR / f"{step.name}.pid", RUN_DIR / f"{step.name}.json"
         if pid_file.exists():
             pid = int(pid_file.read_text())
+            metrics_dir = json.loads(state.read_text()).get("metrics_dir", "") if state.exists() else ""
             if _alive(pid):
-                stop_service(Service(step.name, pid, 0, 0, "", ""))
+                stop_service(Service(step.name, pid, 0, 0, "", "", metrics_dir=metrics_dir))
                 print(f"stopped {step.name} (pid {pid})")
             pid_file.unlink()
         state.unlink(missing_ok=True)
@@ -550,15 +448,11 @@ def _stop_all(args) -> None:
 def _status(args) -> None:
     for step in (MODEL, EXPLAINER):
         service = running_service(step)
-        print(
-            f"{step.name}: "
-            + (f"running, {service.predict_url}, pid {service.pid}" if service else "not running")
-        )
+        print(f"{step.name}: " + (f"running, {service.predict_url}, pid {service.pid}" if service else "not running"))
 
 
 def _export(args) -> None:
-    dirs = export_artefacts(*build_serving_artefacts(n_rows=args.rows))
-    for name, path in dirs.items():
+    for name, path in export_artefacts(*build_serving_artefacts(n_rows=args.rows)).items():
         print(f"{name}: {path}")
 
 
