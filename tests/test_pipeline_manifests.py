@@ -219,8 +219,25 @@ def test_requirements_are_exact_pins_shared_with_the_notebook(step):
         assert served["alibi"] == notebook["alibi"]
 
 
+def package_index_reachable(url: str = "https://pypi.org/simple/seldon-core/") -> str | None:
+    """None when the package index answers, else why not."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=20):
+            return None
+    except OSError as error:
+        return f"{url}: {error}"
+
+
+@pytest.mark.package_index
 def test_requirements_resolve_on_python_38_and_311():
     """A real resolution with uv against PyPI, for the s2i image's Python 3.8 and the local 3.11."""
+    unreachable = package_index_reachable()
+    assert unreachable is None, (
+        f"this test resolves the steps' pins against PyPI, which is unreachable ({unreachable}); "
+        "offline, deselect it with `pytest -m 'not package_index'`"
+    )
     uv = ROOT / ".venv" / "bin" / "uv"
     runs = {
         (step.name, version): subprocess.Popen(
