@@ -360,3 +360,14 @@ def test_stop_ends_prometheus_and_removes_its_data(tmp_path):
     assert server.ready() and serving._alive(server.pid)
     server.stop()
     assert not serving._alive(server.pid) and not Path(server.data_dir).exists() and not server.ready()
+
+
+def test_decisions_by_gender_counts_applicants_only(live):
+    exporter, server = live
+    exporter.rates = exporter.rates or dict(NORMAL)
+    table = prometheus.decisions_by_gender(server, at_least=1)
+    assert list(table.index) == ["Female", "Male"]
+    assert list(table.columns) == ["applications", "approvals", "approval_rate"]
+    # The stand-in's explainer samples (50 rejected women a tick) would push women's count far past men's.
+    assert (table["approvals"] <= table["applications"]).all()
+    assert table.loc["Female", "applications"] < table.loc["Male", "applications"]
