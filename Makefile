@@ -35,10 +35,12 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
 	touch $@
 
-serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/)
+serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
 	$(BIN)/python -m pipeline.local.serving start
+	$(BIN)/python -m pipeline.local.prometheus start
 
-stop: install  ## stop the services `make serve` started, by their pids
+stop: install  ## stop Prometheus and the services `make serve` started, by their pids
+	$(BIN)/python -m pipeline.local.prometheus stop
 	$(BIN)/python -m pipeline.local.serving stop
 
 deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)

@@ -486,6 +486,11 @@ def running() -> Prometheus | None:
 
 
 def _start(args) -> None:
+    try:
+        binary("prometheus")
+    except RuntimeError as missing:  # the services serve without it; say how to get it
+        print(f"prometheus: not started: {missing}")
+        return
     if running():
         print(f"Prometheus already running: {running().url}")
         return
@@ -500,7 +505,9 @@ def _start(args) -> None:
     atexit.unregister(server.stop)  # it outlives this command; `stop` ends it
     serving.RUN_DIR.mkdir(exist_ok=True)
     STATE.write_text(json.dumps(dataclasses.asdict(server), indent=2) + "\n")
-    print(f"prometheus: {server.url}  pid {server.pid}  data {server.data_dir}")
+    targets = server.wait_for_targets(len(services))  # the first scrapes come ~5 s after start
+    print(f"prometheus: {server.url}  pid {server.pid}  data {server.data_dir}  scraping", end=" ")
+    print(", ".join(f"{t['scrapeUrl']} ({t['health']})" for t in targets))
 
 
 def _stop(args) -> None:
