@@ -175,6 +175,10 @@ def test_dashboard_shows_what_the_issue_asks_for():
     for metric in ("loan_requests_total", 'code=~"5.."', "loan_request_duration_seconds_bucket"):
         assert metric in exprs
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    # The gap panel draws the cluster's band as its threshold line.
+    (gap_panel,) = [p for p in dashboard["panels"] if "LoanApprovalGapWidened" in p["title"]]
+    steps = gap_panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[-1]["value"] == prometheus.CLUSTER.max_gap
 
 
 # --- a real Prometheus -----------------------------------------------------------------------------
