@@ -470,7 +470,7 @@ def plot_gap_alert(server: Prometheus, start: float, end: float, settings: RuleS
         ax.axvline(shift_at - rates.index[0].timestamp(), color="grey", linestyle=":", label="new channel")
     ax.set(xlabel="seconds since the first scrape shown", ylabel=f"over the last {settings.window}", ylim=(0, None))
     ax.set_title("LoanApprovalGapWidened: approval rates per gender from Prometheus (query_range)")
-    ax.legend(loc="upper left", fontsize="small", ncol=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # outside: the lines stay visible
     return fig
 
 
