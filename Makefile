@@ -35,11 +35,13 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
 	touch $@
 
-serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/)
+serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
 	$(BIN)/python -m pipeline.local.serving start
+	$(BIN)/python -m pipeline.local.prometheus start
 
-stop:  ## stop the services `make serve` started, by their pids (builds nothing: without .venv nothing was served)
-	@if [ -x $(BIN)/python ]; then $(BIN)/python -m pipeline.local.serving stop; else echo "no $(VENV): nothing to stop"; fi
+stop:  ## stop Prometheus and the services `make serve` started, by their pids (builds nothing)
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m pipeline.local.prometheus stop; \
+	  $(BIN)/python -m pipeline.local.serving stop; else echo "no $(VENV): nothing to stop"; fi
 
 deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)
 	$(KUBECTL) apply -f pipeline/deploy/

@@ -14,6 +14,7 @@ import yaml
 from packaging.markers import Marker
 
 from pipeline.local import serving
+from tests.crd_schema import crd_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD = ROOT / "tests" / "crds" / "seldon-core-1.17.1" / "seldondeployment-crd-1.17.1.yaml"
@@ -21,38 +22,9 @@ MANIFESTS = sorted((ROOT / "pipeline" / "deploy").glob("*.yaml"))
 STEPS = [serving.MODEL, serving.EXPLAINER]
 
 
-def to_json_schema(schema: dict) -> dict:
-    """An OpenAPI v3 schema of a CRD as JSON Schema: ``nullable`` becomes a null type, ``x-kubernetes-*``
-    keys go, and objects with declared properties accept no others (kubectl's strict field validation)."""
-    out = {}
-    for key, value in schema.items():
-        if key.startswith("x-kubernetes-") or key == "nullable":
-            continue
-        if key in ("properties", "patternProperties"):
-            out[key] = {name: to_json_schema(s) for name, s in value.items()}
-        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
-            out[key] = to_json_schema(value)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = [to_json_schema(s) for s in value]
-        else:
-            out[key] = value
-    if schema.get("nullable") and "type" in out:
-        out["type"] = [out["type"], "null"]
-    if (
-        "properties" in out
-        and "additionalProperties" not in out
-        and not schema.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
 @pytest.fixture(scope="module")
 def validator():
-    assert CRD.exists(), f"{CRD} is missing: the CRD the manifests are validated against (tests/crds/README.md)"
-    crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # 2.5 MB
-    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = to_json_schema(v1["schema"]["openAPIV3Schema"])
+    schema = crd_schema(CRD)  # 2.5 MB
     # The generated CRD types graph.children as `items: {}`; the operator's chart nests the graph there.
     graph = schema["properties"]["spec"]["properties"]["predictors"]["items"]["properties"]["graph"]
     graph["properties"]["children"]["items"] = {"$ref": "#/definitions/graph"}

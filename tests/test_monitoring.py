@@ -1,0 +1,383 @@
+"""Monitoring: the alert rules under promtool, the cluster manifests against the prometheus-operator's
+CRDs, and a real Prometheus (pipeline/local/prometheus.py) scraping loan metrics on 127.0.0.1: the gap
+alert quiet on normal traffic, pending then firing after a shift, and every dashboard query answered.
+
+The live tests scrape ``StandInLoanExporter``: test support, a prometheus_client HTTP server on
+127.0.0.1 exporting the metric names the wrappers export (the metric contract in
+pipeline/monitoring/README.md) at rates the test sets, so the rules are tested without a model.
+The notebook runs the same server against the real services.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from pipeline.local import prometheus, serving
+from tests.crd_schema import crd_schema, errors
+
+ROOT = Path(__file__).resolve().parent.parent
+MONITORING = ROOT / "pipeline" / "monitoring"
+CRDS = ROOT / "tests" / "crds" / "prometheus-operator-0.93.0"
+DASHBOARD = MONITORING / "grafana-dashboard.json"
+
+
+def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([prometheus.binary("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# --- rules under promtool --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [prometheus.CLUSTER, prometheus.RuleSettings.demo(0.2)],
+    ids=["cluster", "demo"],
+)
+def test_rendered_rules_pass_promtool_check(tmp_path, settings):
+    rules = tmp_path / "loan-alerts.rules.yml"
+    rules.write_text(prometheus.render_rules(settings))
+    result = promtool("check", "rules", str(rules))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "${" not in rules.read_text()
+
+
+def test_a_field_missing_from_the_settings_is_an_error(tmp_path, monkeypatch):
+    template = tmp_path / "rules.yml"
+    template.write_text(prometheus.RULES_TEMPLATE.read_text() + "\n# ${no_such_field}\n")
+    monkeypatch.setattr(prometheus, "RULES_TEMPLATE", template)
+    with pytest.raises(KeyError, match="no_such_field"):
+        prometheus.render_rules(prometheus.CLUSTER)
+
+
+def run_promtool_unit_tests(tmp_path: Path, settings: prometheus.RuleSettings) -> subprocess.CompletedProcess:
+    """`promtool test rules` on pipeline/monitoring/tests/*.test.yml, with the rules rendered beside them."""
+    for test_file in (MONITORING / "tests").glob("*.test.yml"):
+        shutil.copy(test_file, tmp_path)
+    (tmp_path / "loan-alerts.rules.yml").write_text(prometheus.render_rules(settings))
+    return promtool("test", "rules", *sorted(p.name for p in tmp_path.glob("*.test.yml")), cwd=tmp_path)
+
+
+def test_promtool_unit_tests_show_each_alert_firing_and_quiet(tmp_path):
+    result = run_promtool_unit_tests(tmp_path, prometheus.CLUSTER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (MONITORING / "tests" / "loan-alerts.test.yml").read_text()
+    for alert in ("LoanApprovalGapWidened", "LoanServiceErrors", "LoanServiceSlow", "LoanServiceDown"):
+        tested = yaml.safe_load(text)["tests"]
+        checks = [c for t in tested for c in t.get("alert_rule_test", []) if c["alertname"] == alert]
+        assert any(c["exp_alerts"] for c in checks) and any(not c["exp_alerts"] for c in checks), alert
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"margin": 0.5}, {"min_applications": 5000}, {"gap_for": "45m"}, {"window": "10m"}],
+    ids=lambda c: next(iter(c)),
+)
+def test_promtool_unit_tests_catch_other_settings(tmp_path, change):
+    """The unit tests pin the cluster's behaviour: a wider band, a larger guard, a longer `for` or a
+    shorter window each make them fail."""
+    result = run_promtool_unit_tests(tmp_path, dataclasses.replace(prometheus.CLUSTER, **change))
+    assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
+def test_local_configuration_passes_promtool_check(tmp_path):
+    rules = tmp_path / "loan-alerts.rules.yml"
+    rules.write_text(prometheus.render_rules(prometheus.RuleSettings.demo(0.2)))
+    config = tmp_path / "prometheus.yml"
+    config.write_text(prometheus.render_config({"a": "127.0.0.1:6000", "b": "127.0.0.1:6001"}, rules))
+    result = promtool("check", "config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the cluster's manifests -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def validators():
+    return {
+        kind: jsonschema.Draft7Validator(crd_schema(CRDS / f"monitoring.coreos.com_{kind.lower()}s.yaml"))
+        for kind in ("PodMonitor", "PrometheusRule", "ServiceMonitor")
+    }
+
+
+MANIFESTS = ["podmonitor.yaml", "prometheusrule.yaml"]
+
+
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_manifest_is_valid_against_the_operator_crd(validators, name):
+    manifest = yaml.safe_load((MONITORING / name).read_text())
+    assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
+    assert errors(validators[manifest["kind"]], manifest) == []
+
+
+@pytest.mark.parametrize(
+    "name, mistake",
+    [
+        ("podmonitor.yaml", lambda m: m["spec"]["podMetricsEndpoints"][0].update(prot="metrics")),
+        ("podmonitor.yaml", lambda m: m["spec"]["podMetricsEndpoints"][0].update(interval="15 seconds")),
+        ("podmonitor.yaml", lambda m: m["spec"].pop("selector")),
+        ("prometheusrule.yaml", lambda m: m["spec"]["groups"][0]["rules"][3].update(for_=1)),
+        ("prometheusrule.yaml", lambda m: m["spec"]["groups"][0].pop("name")),
+    ],
+    ids=["unknown field", "bad duration", "no selector", "unknown rule field", "group without name"],
+)
+def test_the_validator_catches_mistakes(validators, name, mistake):
+    manifest = yaml.safe_load((MONITORING / name).read_text())
+    broken = copy.deepcopy(manifest)
+    mistake(broken)
+    validator = validators[manifest["kind"]]
+    assert errors(validator, manifest) == [] and errors(validator, broken) != []
+
+
+def test_prometheus_rule_is_the_template_with_the_cluster_settings():
+    """One source of truth: the committed PrometheusRule is the rules template rendered with CLUSTER
+    (`python -m pipeline.local.prometheus render-manifest` rewrites it)."""
+    committed = yaml.safe_load(prometheus.PROMETHEUS_RULE.read_text())
+    assert committed == prometheus.prometheus_rule_manifest(prometheus.CLUSTER)
+    (gap,) = [r for r in committed["spec"]["groups"][0]["rules"] if r.get("alert") == "LoanApprovalGapWidened"]
+    assert gap["for"] == "15m" and "[1h]" in committed["spec"]["groups"][0]["rules"][0]["expr"]
+
+
+def test_pod_monitor_selects_both_deployments_on_their_metrics_port():
+    monitor = yaml.safe_load((MONITORING / "podmonitor.yaml").read_text())
+    (selector,) = monitor["spec"]["selector"]["matchExpressions"]
+    assert sorted(selector["values"]) == sorted(s.name for s in (serving.MODEL, serving.EXPLAINER))
+    deployments = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "pipeline" / "deploy").glob("*.yaml"))]
+    assert {d["metadata"]["namespace"] for d in deployments} == set(monitor["spec"]["namespaceSelector"]["matchNames"])
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"  # the port name Seldon's operator gives the wrapper's metrics port
+    job = [r for r in endpoint["relabelings"] if r.get("targetLabel") == "job"]
+    assert job and job[0]["replacement"] in prometheus.render_rules(prometheus.CLUSTER)
+
+
+def dashboard_exprs() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+def test_dashboard_shows_what_the_issue_asks_for():
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = "\n".join(dashboard_exprs())
+    assert "sum by (gender)" in exprs and 'caller="applicant"' in exprs  # approval rate per gender
+    assert "gender:loan_approval_rate:window" in exprs  # the alert's expression
+    for metric in ("loan_requests_total", 'code=~"5.."', "loan_request_duration_seconds_bucket"):
+        assert metric in exprs
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    # The gap panel draws the cluster's band as its threshold line.
+    (gap_panel,) = [p for p in dashboard["panels"] if "LoanApprovalGapWidened" in p["title"]]
+    steps = gap_panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[-1]["value"] == prometheus.CLUSTER.max_gap
+
+
+# --- a real Prometheus -----------------------------------------------------------------------------
+
+
+class StandInLoanExporter:
+    """Test support: loan metrics under the wrappers' names, served by prometheus_client on 127.0.0.1.
+
+    ``rates`` sets decisions per second: {(gender, decision): n}; a thread adds them every 0.1 s, and
+    counts one request per tick for each service (a 200, with a duration of ``seconds``).
+    """
+
+    def __init__(self):
+        self.registry = {name: CollectorRegistry() for name in ("loanclassifier", "loanclassifier-explainer")}
+        model = self.registry["loanclassifier"]
+        self.decisions = Counter("loan_decisions", "decisions", ["gender", "decision", "caller"], registry=model)
+        self.requests = {
+            s: Counter("loan_requests", "requests", ["service", "code"], registry=r) for s, r in self.registry.items()
+        }
+        self.durations = {
+            s: Histogram(
+                "loan_request_duration_seconds",
+                "duration",
+                ["service"],
+                registry=r,
+                buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            )
+            for s, r in self.registry.items()
+        }
+        for gender in ("Female", "Male"):  # every series from zero, as the wrappers start them
+            for decision in ("approved", "rejected"):
+                for caller in ("applicant", "explainer"):
+                    self.decisions.labels(gender, decision, caller)
+        self.rates: dict[tuple[str, str], float] = {}
+        self.ports = {s: serving.free_port() for s in self.registry}
+        self.servers = [
+            start_http_server(self.ports[s], addr=serving.LOOPBACK, registry=r)[0] for s, r in self.registry.items()
+        ]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopped.wait(0.1):
+            for (gender, decision), per_second in list(self.rates.items()):
+                self.decisions.labels(gender, decision, "applicant").inc(per_second / 10)
+            # The explainer's perturbed samples: many, all women rejected; they must not count.
+            self.decisions.labels("Female", "rejected", "explainer").inc(50)
+            for service in self.registry:
+                self.requests[service].labels(service, "200").inc()
+                self.durations[service].labels(service).observe(0.03 if service == "loanclassifier" else 2.0)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        return {s: f"{serving.LOOPBACK}:{port}" for s, port in self.ports.items()}
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+NORMAL = {
+    ("Female", "approved"): 2.4,
+    ("Female", "rejected"): 27.6,
+    ("Male", "approved"): 15.6,
+    ("Male", "rejected"): 44.4,
+}  # 30 women/s approved at 8%, 60 men/s at 26%: a gap of 0.18
+SHIFTED = {
+    ("Female", "approved"): 0.3,
+    ("Female", "rejected"): 29.7,
+    ("Male", "approved"): 24.0,
+    ("Male", "rejected"): 36.0,
+}  # women at 1%, men at 40%: a gap of 0.39
+
+
+@pytest.fixture(scope="module")
+def live():
+    exporter = StandInLoanExporter()
+    server = None
+    try:
+        server = prometheus.start_prometheus(exporter.targets, prometheus.RuleSettings.demo(0.18))
+        server.wait_for_targets(2)
+        yield exporter, server
+    finally:
+        if server is not None:
+            server.stop()
+        exporter.stop()
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a listening TCP socket on ``port`` (IPv4 and IPv6), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_prometheus_listens_on_loopback_only(live):
+    _, server = live
+    assert listening_addresses(server.port) == {"0100007F"}  # 127.0.0.1, little-endian hex
+    assert Path(server.data_dir).is_dir() and str(Path(server.data_dir)).startswith("/tmp")
+
+
+def test_rules_are_loaded_and_healthy(live):
+    _, server = live
+    rules = server.rules()
+    assert len(rules) == 7 and all(r["health"] == "ok" for r in rules), rules
+    (gap,) = [r for r in rules if r.get("name") == "LoanApprovalGapWidened"]
+    assert "[10s]" in " ".join(r["query"] for r in rules) and gap["duration"] == 4
+
+
+def test_gap_alert_is_quiet_on_normal_traffic_then_pending_then_firing_after_a_shift(live):
+    exporter, server = live
+    exporter.rates = dict(NORMAL)
+    # A full window of normal traffic, with the guard met: the alert stays inactive.
+    server.wait_for("min(gender:loan_applications:window) >= 150", timeout=60)
+    quiet_until = time.monotonic() + 12  # more than the 10 s window
+    while time.monotonic() < quiet_until:
+        assert server.alert_state("LoanApprovalGapWidened") == "inactive", server.alerts()
+        time.sleep(0.5)
+    rates = server.query("round(gender:loan_approval_rate:window, 0.01)").set_index("gender")["value"]
+    assert rates.to_dict() == pytest.approx({"Female": 0.08, "Male": 0.26}, abs=0.02)
+
+    shifted_at = time.time()
+    exporter.rates = dict(SHIFTED)
+    seen, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline and "firing" not in seen:
+        state = server.alert_state("LoanApprovalGapWidened")
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        time.sleep(0.2)
+    assert seen[-2:] == ["pending", "firing"], seen
+    (firing,) = server.alerts().query("alertname == 'LoanApprovalGapWidened'").itertuples()
+    assert firing.value > 0.23 and firing.activeAt.timestamp() >= shifted_at - 1
+
+    # The same story in ALERTS, Prometheus's own series of alert states: pending before firing.
+    # (The range's last step may fall just before the firing evaluation: query again until it is in.)
+    deadline = time.monotonic() + 15
+    while True:
+        history = server.query_range(
+            'ALERTS{alertname="LoanApprovalGapWidened"}', shifted_at - 5, time.time(), step=0.5, label="alertstate"
+        )
+        if "firing" in history or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert history["pending"].first_valid_index() < history["firing"].first_valid_index(), history
+
+
+def test_query_range_gives_a_time_series_per_gender(live):
+    exporter, server = live
+    exporter.rates = exporter.rates or dict(NORMAL)
+    started, deadline = time.time(), time.monotonic() + 60
+    while True:  # five seconds of recorded rates (one evaluation a second)
+        end = time.time()
+        frame = server.query_range("gender:loan_approval_rate:window", end - 10, end, step=1, label="gender")
+        if len(frame.dropna()) >= 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert list(frame.columns) == ["Female", "Male"] and len(frame.dropna()) >= 5, (frame, time.time() - started)
+    assert frame.index.tz is not None and frame.index.is_monotonic_increasing
+    assert ((frame >= 0) & (frame <= 1)).all().all()
+
+
+def test_every_dashboard_query_answers(live):
+    """Each PromQL expression of grafana-dashboard.json, against the running Prometheus: valid, and
+    with data once the exporter has served traffic and the gap alert has been active."""
+    exporter, server = live
+    exporter.rates = exporter.rates or dict(SHIFTED)
+    server.wait_for('ALERTS{alertname="LoanApprovalGapWidened"}', timeout=60)
+    for expr in dashboard_exprs():
+        assert len(server.query(expr)), expr
+
+
+def test_a_bad_query_is_a_clear_error(live):
+    _, server = live
+    with pytest.raises(RuntimeError, match="parse error"):
+        server.query("sum by (gender (loan_decisions_total)")
+
+
+def test_stop_ends_prometheus_and_removes_its_data(tmp_path):
+    server = prometheus.start_prometheus({"nothing": f"{serving.LOOPBACK}:{serving.free_port()}"})
+    assert server.ready() and serving._alive(server.pid)
+    server.stop()
+    assert not serving._alive(server.pid) and not Path(server.data_dir).exists() and not server.ready()
+
+
+def test_decisions_by_gender_counts_applicants_only(live):
+    exporter, server = live
+    exporter.rates = exporter.rates or dict(NORMAL)
+    table = prometheus.decisions_by_gender(server, at_least=1)
+    assert list(table.index) == ["Female", "Male"]
+    assert list(table.columns) == ["applications", "approvals", "approval_rate"]
+    # The stand-in's explainer samples (50 rejected women a tick) would push women's count far past men's.
+    assert (table["approvals"] <= table["applications"]).all()
+    assert table.loc["Female", "applications"] < table.loc["Male", "applications"]
