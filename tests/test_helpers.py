@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -67,3 +69,20 @@ def test_classification_summary_exposes_a_model_that_rejects_everybody():
     assert row.loc["reject all", "accuracy"] == pytest.approx(0.98)
     assert row.loc["reject all", "recall (approved found)"] == 0
     assert row.loc["reject all", "balanced accuracy"] == pytest.approx(0.5)
+
+
+def test_figures_of_later_cells_are_still_shown_after_figure_saved_as(tmp_path):
+    """In a real kernel: a figure the library does not show itself is saved, and later cells still display."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [
+        "import matplotlib.pyplot as plt\n"
+        "from tutorial.figures import figure_saved_as, use_slide_style\nuse_slide_style()",
+        f"with figure_saved_as('quiet', images_dir={str(tmp_path)!r}):\n    plt.figure(); plt.plot([1, 2])",
+        "plt.figure(); plt.plot([2, 1])",
+    ]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    NotebookClient(nb, kernel_name="python3", cwd=str(Path(__file__).resolve().parent.parent), timeout=120).execute()
+    images = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells]
+    assert images == [0, 1, 1] and (tmp_path / "quiet.png").exists()

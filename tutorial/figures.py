@@ -26,6 +26,15 @@ SLIDE_STYLE = {
 }
 
 
+def use_slide_style() -> None:
+    """Draw every figure of the notebook for the slide (set once, in the notebook's setup cell).
+
+    Set globally rather than per figure: a ``plt.rc_context`` around a plot leaves IPython's inline backend
+    no longer showing the figures of later cells (tests/test_helpers.py has the case).
+    """
+    plt.rcParams.update(SLIDE_STYLE)
+
+
 def save_fig(name: str, fig=None, images_dir: Path | str = IMAGES_DIR, dpi: int = 100) -> Path:
     """Save ``fig`` (default: the current figure) as images/<name>.png and return the path."""
     fig = fig if fig is not None else plt.gcf()
@@ -52,8 +61,7 @@ def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
 
     plt.show = save_then_show
     try:
-        with plt.rc_context(SLIDE_STYLE):  # figures drawn in the block use the slide's sizes
-            yield shown
+        yield shown
     finally:
         plt.show = original_show
     if not shown and plt.get_fignums():
