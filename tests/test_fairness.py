@@ -4,10 +4,9 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-
-from tutorial.data import FEATURES, load_adult, to_model_features  # noqa: E402
 from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate  # noqa: E402
 
+from tutorial.data import FEATURES, load_adult, to_model_features  # noqa: E402
 from tutorial.fairness import (  # noqa: E402
     best_mitigation,
     bootstrap_disparities,
