@@ -3,10 +3,21 @@ other tests build Keras models eagerly, so that check runs in a child Python (th
 
 
 import numpy as np
+import pandas as pd
 import pytest
 from graph_mode import main, run_in_graph_mode
 
-from tutorial.counterfactuals import before_after, changed_features, counterfactual_ranges, decode
+from tutorial.counterfactuals import (
+    batch_outcomes,
+    before_after,
+    change_distance,
+    changed_features,
+    compare_pairs,
+    counterfactual_ranges,
+    decode,
+    matched_near_threshold,
+    summarise_by_gender,
+)
 from tutorial.data import FEATURES, load_adult
 from tutorial.encoding import encoded_layout
 from tutorial.models import build_preprocessor
@@ -71,6 +82,52 @@ def test_before_after_table_names_categories_and_marks_changes(sample):
     assert table.loc["P(approved)", "after"] == 0.7
     assert changed_features(x, cf) == ["education", "capital-gain"]
     assert (before_after(x, None, sample.category_map, 0.2, None)["after"] == "-").all()
+
+
+def test_batch_pairs_each_woman_with_the_closest_man_once():
+    rng = np.random.default_rng(0)
+    proba = rng.random(400)
+    gender = np.where(rng.random(400) < 0.4, "Female", "Male")
+    batch = matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1)
+    assert len(batch) == 20 and list(batch["gender"][:2]) == ["Female", "Male"]
+    assert batch["row"].is_unique
+    assert ((batch["P(approved)"] >= 0.2) & (batch["P(approved)"] < 0.5)).all()
+    assert (gender[batch["row"]] == batch["gender"]).all()
+    women, men = batch[batch.gender == "Female"], batch[batch.gender == "Male"]
+    assert np.abs(women["P(approved)"].to_numpy() - men["P(approved)"].to_numpy()).max() < 0.05
+    assert batch.equals(matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1))
+
+
+def test_batch_outcomes_count_changes_and_distance(sample, preprocessor):
+    layout = encoded_layout(sample.category_map)
+    X = sample.X[:4]
+    cf = X[:1].copy()
+    cf[0, FEATURES.index("hours-per-week")] += 10
+    cf[0, FEATURES.index("workclass")] = (X[0, FEATURES.index("workclass")] + 1) % 3
+    encoded = preprocessor.transform(X[:1])
+    scale = preprocessor.named_transformers_["numeric"].scale_[layout.features[layout.n_categorical:].index(
+        "hours-per-week")]
+    assert change_distance(encoded, preprocessor.transform(cf), layout) == pytest.approx(1 + 10 / scale)
+
+    batch = pd.DataFrame({"row": [0, 1, 2, 3], "gender": ["Female", "Male"] * 2, "pair": [0, 0, 1, 1],
+                          "P(approved)": [0.3, 0.3, 0.4, 0.4]})
+    found = {0: (cf, 1.0), 1: (None, 1.0), 2: (X[2:3], 1.0), 3: (X[3:4], 2.0)}
+    approved = {0: 0.7, 2: 0.4, 3: 0.6}  # P(approved) of each counterfactual
+
+    def predict(encoded_rows):
+        row = next(r for r, (codes, _) in found.items()
+                   if codes is not None and np.allclose(preprocessor.transform(codes), encoded_rows))
+        return np.array([approved[row]])
+
+    outcomes = batch_outcomes(batch, found, X, preprocessor, layout, predict)
+    assert list(outcomes["approved"]) == [True, False, False, True]
+    assert outcomes.loc[0, "changes"] == 2 and outcomes.loc[0, "changed"] == "workclass, hours-per-week"
+    assert outcomes.loc[3, "changes"] == 0 and np.isnan(outcomes.loc[2, "changes"])
+    summary = summarise_by_gender(outcomes)
+    assert summary.loc["Female", "share found"] == 0.5 and summary.loc["Male", "median changes"] == 0
+    assert compare_pairs(outcomes) == {"pairs": 0, "woman more": 0, "equal": 0, "man more": 0}
+    outcomes.loc[1, "changes"] = 1
+    assert compare_pairs(outcomes) == {"pairs": 1, "woman more": 1, "equal": 0, "man more": 0}
 
 
 def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():

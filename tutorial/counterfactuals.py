@@ -103,3 +103,83 @@ def changed_features(x_codes: np.ndarray, cf_codes: np.ndarray) -> list[str]:
     x_codes, cf_codes = np.ravel(x_codes), np.ravel(cf_codes)
     return [f for i, f in enumerate(FEATURES)
             if (abs(x_codes[i] - cf_codes[i]) >= 0.5 if f in NUMERIC else x_codes[i] != cf_codes[i])]
+
+
+def matched_near_threshold(proba: np.ndarray, gender, n: int, low: float = 0.2, high: float = 0.5,
+                           seed: int = 0) -> pd.DataFrame:
+    """A batch of rejected applicants near the threshold, women and men at the same starting point.
+
+    ``n`` women are drawn at random among those with ``low`` <= P(approved) < ``high``; each is paired
+    with the man in that band whose P(approved) is closest (each man used once). One row per applicant:
+    ``row`` (position in ``proba``), ``gender``, ``pair`` and ``P(approved)``, woman then man of each pair.
+    """
+    proba, gender = np.asarray(proba), np.asarray(gender).astype(str)
+    band = (proba >= low) & (proba < high)
+    women = np.random.default_rng(seed).choice(np.flatnonzero(band & (gender == "Female")), size=n, replace=False)
+    men = list(np.flatnonzero(band & (gender == "Male")))
+    rows = []
+    for pair, woman in enumerate(women):
+        man = min(men, key=lambda m: (abs(proba[m] - proba[woman]), m))
+        men.remove(man)
+        rows += [(int(woman), "Female", pair, float(proba[woman])), (int(man), "Male", pair, float(proba[man]))]
+    return pd.DataFrame(rows, columns=["row", "gender", "pair", "P(approved)"])
+
+
+def change_distance(x_encoded: np.ndarray, cf_encoded: np.ndarray, layout: EncodedLayout) -> float:
+    """How far the counterfactual moved: each changed category counts 1, each number its change in
+    standard deviations of the training data (the preprocessor's scale), summed (L1)."""
+    x_encoded, cf_encoded = np.ravel(x_encoded), np.ravel(cf_encoded)
+    total = 0.0
+    for k, (start, width) in enumerate(zip(layout.starts, layout.widths)):
+        if k < layout.n_categorical:
+            total += float(np.argmax(x_encoded[start:start + width]) != np.argmax(cf_encoded[start:start + width]))
+        else:
+            total += float(abs(x_encoded[start] - cf_encoded[start]))
+    return total
+
+
+def batch_outcomes(batch: pd.DataFrame, found: dict, X_codes: np.ndarray, preprocessor, layout: EncodedLayout,
+                   predict_approved) -> pd.DataFrame:
+    """One row per searched applicant: whether the readable (rounded) counterfactual is approved, how
+    many features and how far it changed, and the search time.
+
+    ``found`` maps a row to (counterfactual codes or None, seconds); ``predict_approved`` gives
+    P(approved) for encoded rows.
+    """
+    records = []
+    for row, gender, pair, p_before in batch[["row", "gender", "pair", "P(approved)"]].itertuples(index=False):
+        cf_codes, seconds = found[row]
+        record = {"row": row, "gender": gender, "pair": pair, "P before": p_before, "P after": np.nan,
+                  "approved": False, "changes": np.nan, "distance": np.nan, "changed": "", "seconds": seconds}
+        if cf_codes is not None:
+            cf_encoded = preprocessor.transform(cf_codes)
+            record["P after"] = float(np.ravel(predict_approved(cf_encoded))[0])
+            record["approved"] = record["P after"] >= 0.5
+        if record["approved"]:
+            changed = changed_features(X_codes[row], cf_codes)
+            record.update(changes=len(changed), changed=", ".join(changed),
+                          distance=change_distance(preprocessor.transform(X_codes[row:row + 1]), cf_encoded, layout))
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def summarise_by_gender(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per gender: applicants searched, share with an approved counterfactual, and the median number of
+    changed features and median distance among those."""
+    grouped = outcomes.groupby("gender")
+    return pd.DataFrame({
+        "applicants": grouped.size(),
+        "median P before": grouped["P before"].median().round(2),
+        "share found": grouped["approved"].mean().round(2),
+        "median changes": grouped["changes"].median(),
+        "median distance": grouped["distance"].median().round(2),
+    })
+
+
+def compare_pairs(outcomes: pd.DataFrame, column: str = "changes") -> dict[str, int]:
+    """Over the pairs where both applicants got an approved counterfactual: in how many the woman needed
+    more (``column``) than the man, as many, or fewer."""
+    wide = outcomes.pivot(index="pair", columns="gender", values=column).dropna()
+    return {"pairs": len(wide), "woman more": int((wide["Female"] > wide["Male"]).sum()),
+            "equal": int((wide["Female"] == wide["Male"]).sum()),
+            "man more": int((wide["Female"] < wide["Male"]).sum())}
