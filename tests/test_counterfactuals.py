@@ -15,6 +15,8 @@ from tutorial.counterfactuals import (
     compare_pairs,
     counterfactual_ranges,
     decode,
+    describe_batch,
+    describe_example,
     matched_near_threshold,
     summarise_by_gender,
 )
@@ -128,6 +130,29 @@ def test_batch_outcomes_count_changes_and_distance(sample, preprocessor):
     assert compare_pairs(outcomes) == {"pairs": 0, "woman more": 0, "equal": 0, "man more": 0}
     outcomes.loc[1, "changes"] = 1
     assert compare_pairs(outcomes) == {"pairs": 1, "woman more": 1, "equal": 0, "man more": 0}
+
+
+def outcomes_of(changes_women, changes_men):
+    """Outcomes of a batch: one pair per position, NaN = no approved counterfactual."""
+    rows = []
+    for pair, (w, m) in enumerate(zip(changes_women, changes_men)):
+        for gender, c in [("Female", w), ("Male", m)]:
+            rows.append({"row": len(rows), "gender": gender, "pair": pair, "P before": 0.3,
+                         "P after": np.nan if np.isnan(c) else 0.6, "approved": not np.isnan(c), "changes": c,
+                         "distance": c / 2, "changed": "occupation", "seconds": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_batch_text_says_what_the_batch_shows():
+    more = describe_batch(outcomes_of([3, 4, 2, np.nan], [2, 2, 2, 1]), 0.2, 0.5)
+    assert "for 3 of 4 women and 4 of 4 men" in more and "more changes in 2, as many in 1 and fewer in 0" in more
+    assert more.endswith("asks more of women than of men.")
+    assert describe_batch(outcomes_of([1, 2], [2, 3]), 0.2, 0.5).endswith("asks less of women than of men.")
+    assert describe_batch(outcomes_of([2, 1], [1, 2]), 0.2, 0.5).endswith("no clear difference between women and men.")
+    assert "cannot compare" in describe_batch(outcomes_of([np.nan], [1]), 0.2, 0.5)
+    example = describe_example(outcomes_of([3], [np.nan]))
+    assert "The woman (applicant 0, P = 0.30) needs 3 changes (occupation) to reach P = 0.60." in example
+    assert "The man (applicant 1, P = 0.30) gets no counterfactual" in example
 
 
 def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():

@@ -183,3 +183,44 @@ def compare_pairs(outcomes: pd.DataFrame, column: str = "changes") -> dict[str, 
     return {"pairs": len(wide), "woman more": int((wide["Female"] > wide["Male"]).sum()),
             "equal": int((wide["Female"] == wide["Male"]).sum()),
             "man more": int((wide["Female"] < wide["Male"]).sum())}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def describe_example(outcomes: pd.DataFrame, pair: int = 0) -> str:
+    """One sentence per applicant of ``pair``: where they start and what their counterfactual changed."""
+    sentences = []
+    for record in outcomes[outcomes["pair"] == pair].itertuples(index=False):
+        who = f"The {'woman' if record.gender == 'Female' else 'man'} (applicant {record.row}, P = {record[3]:.2f})"
+        if record.approved:
+            sentences.append(f"{who} needs {_plural(int(record.changes), 'change')} ({record.changed}) to reach "
+                             f"P = {record[4]:.2f}.")
+        else:
+            sentences.append(f"{who} gets no counterfactual that the model approves within the search budget.")
+    return " ".join(sentences)
+
+
+def describe_batch(outcomes: pd.DataFrame, low: float, high: float) -> str:
+    """The batch's result in words: share found, median changes and distance per gender, the paired count,
+    and which way the batch points (or that it does not)."""
+    summary = summarise_by_gender(outcomes)
+    n = int(summary["applicants"].min())
+    found = {g: int(outcomes.loc[outcomes.gender == g, "approved"].sum()) for g in ["Female", "Male"]}
+    pairs = compare_pairs(outcomes)
+    women, men = summary.loc["Female"], summary.loc["Male"]
+    text = (f"Over a batch of {n} rejected women with {low} <= P(approved) < {high}, each paired with the "
+            f"rejected man closest to her P(approved), the search found an approved counterfactual for "
+            f"{found['Female']} of {n} women and {found['Male']} of {n} men. Median number of changed features: "
+            f"{women['median changes']:g} for women, {men['median changes']:g} for men (median distance "
+            f"{women['median distance']:.2f} and {men['median distance']:.2f}). ")
+    if pairs["pairs"] == 0:
+        return text + "No pair has a counterfactual for both, so the batch cannot compare them."
+    text += (f"In the {_plural(pairs['pairs'], 'pair')} where both got one, the woman needed more changes in "
+             f"{pairs['woman more']}, as many in {pairs['equal']} and fewer in {pairs['man more']}: ")
+    if pairs["woman more"] > pairs["man more"] and women["median changes"] > men["median changes"]:
+        return text + "at the same starting point, this model asks more of women than of men."
+    if pairs["man more"] > pairs["woman more"] and women["median changes"] < men["median changes"]:
+        return text + "at the same starting point, this model asks less of women than of men."
+    return text + "at the same starting point, this batch shows no clear difference between women and men."
