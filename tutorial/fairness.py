@@ -312,3 +312,66 @@ def plot_accuracy_vs_disparity(table: pd.DataFrame, feature: str = "gender",
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def _ci(table: pd.DataFrame, row: str, column: str, percent: bool = False) -> str:
+    """`` (95% CI 0.16 to 0.19)`` from the ``low``/``high`` columns, or nothing without them."""
+    if f"{column} low" not in table:
+        return ""
+    low, high = table.loc[row, f"{column} low"], table.loc[row, f"{column} high"]
+    return f" (95% CI {low:.0%} to {high:.0%})" if percent else f" (95% CI {low:.2f} to {high:.2f})"
+
+
+def describe_baseline(metrics: GroupMetrics, historical: pd.Series, gaps: pd.DataFrame,
+                      ethnicity: GroupMetrics, noisy_below: int = 500) -> str:
+    """The forest's gender gap in words: approval rates, the gap against the historical one, TPRs, and
+    how many ethnic groups are small enough for their rates to be noisy."""
+    rates, tpr = metrics.by_group["approval rate"], metrics.by_group["true positive rate"]
+    small = ethnicity.by_group.index[ethnicity.by_group["applicants"] < noisy_below]
+    return (f"The forest approves {rates['Male']:.0%} of the men and {rates['Female']:.0%} of the women "
+            f"(demographic parity difference {gaps.loc['demographic parity difference', 'gender']:.2f}); in "
+            f"the training data {historical['Male']:.0%} of the men and {historical['Female']:.0%} of the "
+            f"women had a high income, a gap of {historical['Male'] - historical['Female']:.2f}. Part of the gap "
+            f"is the data's, part is the model's: creditworthy women are also approved less often (true "
+            f"positive rate {tpr['Female']:.2f} against {tpr['Male']:.2f}, intervals in the table). Across "
+            f"ethnicities the largest gap in approval rate is "
+            f"{gaps.loc['demographic parity difference', 'ethnicity']:.2f}, but {len(small)} groups "
+            f"({', '.join(small)}) have fewer than {noisy_below} applicants in `adult.test`, and their wide "
+            f"intervals show how noisy their rates are.")
+
+
+def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: str, relaxed: str,
+                         logistic: str, reduction: str, feature: str = "gender") -> str:
+    """What the comparison says, as Markdown bullets, every number from ``table`` (``compare_models``)."""
+    dpd, eod = f"{feature}: demographic parity difference", f"{feature}: equalized odds difference"
+    removed, change = f"{feature} parity gap removed", "accuracy change (points)"
+    share = table.loc[balanced, removed]
+    half = "less than half" if share < 0.5 else "more than half"
+    reach = ""
+    if f"{removed} high" in table and table.loc[balanced, f"{removed} high"] >= 0.5 > share:
+        reach = (" The interval reaches past a half: on another test sample of this size, balancing could "
+                 "remove about half.")
+    best = best_mitigation(table, feature, min_gap_removed=0.5)
+    best_text = ("No mitigation removes half of the gap." if best is None else
+                 f"The cheapest mitigation that removes at least half of the gap is **{best}**: "
+                 f"{table.loc[best, removed]:.0%} removed for {table.loc[best, change]:+.1f} points of accuracy.")
+    return "\n".join([
+        f"- Balanced data narrows the {feature} gap from {table.loc[base, dpd]:.2f} to {table.loc[balanced, dpd]:.2f}"
+        f" for {table.loc[balanced, change]:+.1f} points of accuracy: {share:.0%} of the gap"
+        f"{_ci(table, balanced, removed, percent=True)}, {half}, because the forest still finds {feature} "
+        f"through relationship and marital status.{reach}",
+        f"- Group thresholds close the gap: exact parity ({table.loc[strict, dpd]:.2f}) costs "
+        f"{table.loc[strict, change]:+.1f} points, a gap of up to 0.05 ({table.loc[relaxed, dpd]:.2f} on "
+        f"`adult.test`, {table.loc[relaxed, removed]:.0%} removed) costs {table.loc[relaxed, change]:+.1f} points. "
+        f"The grey line is the whole trade-off.",
+        f"- ExponentiatedGradient takes the LogisticRegression from {table.loc[logistic, dpd]:.2f} to "
+        f"{table.loc[reduction, dpd]:.2f} for {table.loc[reduction, change]:+.1f} points "
+        f"({table.loc[logistic, 'accuracy']:.3f} -> {table.loc[reduction, 'accuracy']:.3f}); AIF360's example "
+        f"on the same data reports 0.846 -> 0.834.",
+        f"- {best_text}",
+        "",
+        f"Parity of approval rates is one definition of fair among several: forcing equal approval rates "
+        f"makes the *error* rates less equal, the equalized odds difference goes from {table.loc[base, eod]:.2f}"
+        f"{_ci(table, base, eod)} to {table.loc[strict, eod]:.2f}{_ci(table, strict, eod)} for exact parity. "
+        f"Which gap matters is a policy choice, not a statistical one.",
+    ])
