@@ -161,9 +161,10 @@ def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():
 
 def check_counterfactual_search():
     """In graph mode: a small Keras model, a rejected applicant, CounterfactualProto as in the notebook."""
+    import tensorflow as tf
     from alibi.explainers import CounterfactualProto
 
-    from tutorial.counterfactuals import FIT_KWARGS, category_positions
+    from tutorial.counterfactuals import FIT_KWARGS, category_positions, isolated_copy
     from tutorial.models import build_keras_model, set_seeds
 
     set_seeds(0)
@@ -177,12 +178,16 @@ def check_counterfactual_search():
     positions = category_positions(model, encoded, layout)
     row = int(np.flatnonzero((proba >= 0.3) & (proba < 0.5))[0])
     x = encoded[row:row + 1]
-    explainer = CounterfactualProto(
-        model, shape=x.shape, cat_vars=layout.cat_vars, ohe=True,
-        feature_range=counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"]),
-        use_kdtree=True, theta=10.0, beta=0.01, kappa=0.1, c_init=1.0, c_steps=3, max_iterations=300)
-    explainer.fit(encoded, **FIT_KWARGS)
-    explanation = explainer.explain(x)
+    ops = len(tf.compat.v1.get_default_graph().get_operations())
+    with isolated_copy(model) as copy:  # as in the notebook: the search in a graph of its own
+        assert np.allclose(copy.predict(encoded[:50]), model.predict(encoded[:50]), atol=1e-6)
+        explainer = CounterfactualProto(
+            copy, shape=x.shape, cat_vars=layout.cat_vars, ohe=True,
+            feature_range=counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"]),
+            use_kdtree=True, theta=10.0, beta=0.01, kappa=0.1, c_init=1.0, c_steps=3, max_iterations=300)
+        explainer.fit(encoded, **FIT_KWARGS)
+        explanation = explainer.explain(x)
+    assert len(tf.compat.v1.get_default_graph().get_operations()) == ops, "the search grew the model's graph"
     assert explanation.cf is not None, row
     cf = decode(explanation.cf["X"], pre, layout)
     assert not set(changed_features(data.X[row], cf)) & set(FIXED), changed_features(data.X[row], cf)

@@ -182,3 +182,22 @@ def test_plots_draw_one_panel_per_feature_and_one_point_per_model():
     fig = plot_accuracy_vs_disparity(table, curve=table)
     ax = fig.axes[0]
     assert len(ax.collections) == 2 and len(ax.lines) == 1
+
+
+def test_mitigation_text_is_written_from_the_table():
+    y_true, y_pred, groups = random_decisions(n=2_000)
+    rng = np.random.default_rng(5)
+    halfway = np.where((groups == "a") & (y_pred == 1) & (rng.random(2_000) < 0.3), 0, y_pred)
+    predictions = {"base": y_pred, "balanced": halfway, "strict": y_true, "relaxed": y_true,
+                   "logistic": y_pred, "reduction": y_true}
+    table = compare_models(y_true, predictions, {"gender": groups},
+                           {n: "base" for n in ["balanced", "strict", "relaxed"]} | {"reduction": "logistic"},
+                           n_boot=50)
+    from tutorial.fairness import describe_mitigations
+    text = describe_mitigations(table, "base", "balanced", "strict", "relaxed", "logistic", "reduction")
+    dpd = "gender: demographic parity difference"
+    assert f"from {table.loc['base', dpd]:.2f} to {table.loc['balanced', dpd]:.2f}" in text
+    share = table.loc["balanced", "gender parity gap removed"]
+    assert f"removes {share:.0%} of the gap" in text
+    assert ("less than half" in text) == (share < 0.5)
+    assert f"{table.loc['strict', 'accuracy change (points)']:.1f} points" in text.replace("-", "")

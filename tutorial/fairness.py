@@ -340,6 +340,11 @@ def describe_baseline(metrics: GroupMetrics, historical: pd.Series, gaps: pd.Dat
             f"intervals show how noisy their rates are.")
 
 
+def _cost(points: float) -> str:
+    """An accuracy change in words: ``costs 1.2 points`` or ``gains 0.3 points``."""
+    return f"costs {-points:.1f} points" if points <= 0 else f"gains {points:.1f} points"
+
+
 def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: str, relaxed: str,
                          logistic: str, reduction: str, feature: str = "gender") -> str:
     """What the comparison says, as Markdown bullets, every number from ``table`` (``compare_models``)."""
@@ -349,23 +354,24 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
     half = "less than half" if share < 0.5 else "more than half"
     reach = ""
     if f"{removed} high" in table and table.loc[balanced, f"{removed} high"] >= 0.5 > share:
-        reach = (" The interval reaches past a half: on another test sample of this size, balancing could "
-                 "remove about half.")
+        reach = (" The interval reaches past a half, though: on another test sample of this size, balancing "
+                 "could remove about half.")
     best = best_mitigation(table, feature, min_gap_removed=0.5)
     best_text = ("No mitigation removes half of the gap." if best is None else
                  f"The cheapest mitigation that removes at least half of the gap is **{best}**: "
-                 f"{table.loc[best, removed]:.0%} removed for {table.loc[best, change]:+.1f} points of accuracy.")
+                 f"{table.loc[best, removed]:.0%} of the gap removed, and it {_cost(table.loc[best, change])} of "
+                 f"accuracy.")
     return "\n".join([
         f"- Balanced data narrows the {feature} gap from {table.loc[base, dpd]:.2f} to {table.loc[balanced, dpd]:.2f}"
-        f" for {table.loc[balanced, change]:+.1f} points of accuracy: {share:.0%} of the gap"
+        f" and {_cost(table.loc[balanced, change])} of accuracy: it removes {share:.0%} of the gap"
         f"{_ci(table, balanced, removed, percent=True)}, {half}, because the forest still finds {feature} "
         f"through relationship and marital status.{reach}",
-        f"- Group thresholds close the gap: exact parity ({table.loc[strict, dpd]:.2f}) costs "
-        f"{table.loc[strict, change]:+.1f} points, a gap of up to 0.05 ({table.loc[relaxed, dpd]:.2f} on "
-        f"`adult.test`, {table.loc[relaxed, removed]:.0%} removed) costs {table.loc[relaxed, change]:+.1f} points. "
+        f"- Group thresholds close the gap: exact parity ({table.loc[strict, dpd]:.2f}) "
+        f"{_cost(table.loc[strict, change])}, a gap of up to 0.05 ({table.loc[relaxed, dpd]:.2f} on "
+        f"`adult.test`, {table.loc[relaxed, removed]:.0%} removed) {_cost(table.loc[relaxed, change])}. "
         f"The grey line is the whole trade-off.",
         f"- ExponentiatedGradient takes the LogisticRegression from {table.loc[logistic, dpd]:.2f} to "
-        f"{table.loc[reduction, dpd]:.2f} for {table.loc[reduction, change]:+.1f} points "
+        f"{table.loc[reduction, dpd]:.2f} and {_cost(table.loc[reduction, change])} "
         f"({table.loc[logistic, 'accuracy']:.3f} -> {table.loc[reduction, 'accuracy']:.3f}); AIF360's example "
         f"on the same data reports 0.846 -> 0.834.",
         f"- {best_text}",
