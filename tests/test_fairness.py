@@ -57,9 +57,11 @@ def test_group_table_stacks_features_and_groups():
 
 
 def random_decisions(n=600, seed=1):
-    """A population of two unequal groups and a third small one, with decisions that favour group a."""
+    """A population of two unequal groups and a third small one, with decisions that favour group a
+    (categories in an order that is not alphabetical, as in the data's category maps)."""
     rng = np.random.default_rng(seed)
-    groups = pd.Series(rng.choice(["a", "b", "c"], size=n, p=[0.6, 0.35, 0.05]))
+    groups = pd.Series(pd.Categorical(rng.choice(["a", "b", "c"], size=n, p=[0.6, 0.35, 0.05]),
+                                      categories=["c", "a", "b"]))
     y_true = rng.integers(0, 2, size=n)
     y_pred = (rng.random(n) < np.where(groups == "a", 0.6, 0.3)).astype(int)
     return y_true, y_pred, groups

@@ -91,7 +91,11 @@ class GroupMetrics:
         self.by_group = self.frame.by_group
         self.low = self.high = None
         if n_boot:
-            codes, _ = _codes(sensitive)
+            # each row's position in by_group's index, so the counts line up with MetricFrame's groups
+            lookup = {key: i for i, key in enumerate(self.by_group.index)}
+            keys = (zip(*(sensitive[c] for c in sensitive)) if isinstance(sensitive, pd.DataFrame)
+                    else np.asarray(sensitive))
+            codes = np.array([lookup[key] for key in keys])
             rates = _rates(_resampled_cells(y_true, y_pred, codes, len(self.by_group), n_boot, seed))
             bounds = {m: np.nanquantile(v, QUANTILES, axis=0) for m, v in rates.items()}
             self.low = pd.DataFrame({m: b[0] for m, b in bounds.items()}, index=self.by_group.index)
