@@ -231,11 +231,14 @@ def describe_batch(outcomes: pd.DataFrame, low: float, high: float) -> str:
     found = {g: int(outcomes.loc[outcomes.gender == g, "approved"].sum()) for g in ["Female", "Male"]}
     pairs = compare_pairs(outcomes)
     women, men = summary.loc["Female"], summary.loc["Male"]
+    def median(row, column, fmt):
+        return "none found" if np.isnan(row[column]) else format(row[column], fmt)
     text = (f"Over a batch of {n} rejected women with {low} <= P(approved) < {high}, each paired with the "
             f"rejected man closest to her P(approved), the search found an approved counterfactual for "
             f"{found['Female']} of {n} women and {found['Male']} of {n} men. Median number of changed features: "
-            f"{women['median changes']:g} for women, {men['median changes']:g} for men (median distance "
-            f"{women['median distance']:.2f} and {men['median distance']:.2f}). ")
+            f"{median(women, 'median changes', 'g')} for women, {median(men, 'median changes', 'g')} for men "
+            f"(median distance {median(women, 'median distance', '.2f')} and "
+            f"{median(men, 'median distance', '.2f')}). ")
     if pairs["pairs"] == 0:
         return text + "No pair has a counterfactual for both, so the batch cannot compare them."
     text += (f"In the {_plural(pairs['pairs'], 'pair')} where both got one, the woman needed more changes in "
@@ -244,4 +247,5 @@ def describe_batch(outcomes: pd.DataFrame, low: float, high: float) -> str:
         return text + "at the same starting point, this model asks more of women than of men."
     if pairs["man more"] > pairs["woman more"] and women["median changes"] < men["median changes"]:
         return text + "at the same starting point, this model asks less of women than of men."
-    return text + "at the same starting point, this batch shows no clear difference between women and men."
+    return text + ("at the same starting point, this batch shows no clear difference in the number of changes "
+                   "women and men need.")

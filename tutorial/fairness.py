@@ -97,7 +97,7 @@ class GroupMetrics:
                     else np.asarray(sensitive))
             codes = np.array([lookup[key] for key in keys])
             rates = _rates(_resampled_cells(y_true, y_pred, codes, len(self.by_group), n_boot, seed))
-            bounds = {m: np.nanquantile(v, QUANTILES, axis=0) for m, v in rates.items()}
+            bounds = {m: _quantiles(v, axis=0) for m, v in rates.items()}
             self.low = pd.DataFrame({m: b[0] for m, b in bounds.items()}, index=self.by_group.index)
             self.high = pd.DataFrame({m: b[1] for m, b in bounds.items()}, index=self.by_group.index)
 
@@ -109,8 +109,17 @@ def group_metrics(y_true, y_pred, sensitive, n_boot: int | None = None, seed: in
 
 
 def with_interval(value: float, low: float, high: float, digits: int = 3) -> str:
-    """``0.077 [0.070, 0.085]``."""
+    """``0.077 [0.070, 0.085]``; just the value where no resample had the rows to measure it."""
+    if np.isnan(low) or np.isnan(high):
+        return f"{value:.{digits}f}"
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _quantiles(values: np.ndarray, axis=None) -> np.ndarray:
+    """QUANTILES of ``values`` ignoring NaN (a resample without a group's rows); NaN if all are."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "All-NaN slice"
+        return np.nanquantile(values, QUANTILES, axis=axis)
 
 
 def disparities(y_true, y_pred, sensitive) -> dict[str, float]:
@@ -224,13 +233,13 @@ def compare_models(y_true, predictions: dict[str, np.ndarray], sensitive: dict[s
     if n_boot:
         resampled = bootstrap_disparities(y_true, predictions, sensitive, n_boot, seed)
         for (name, feature, metric), values in resampled.items():
-            low, high = np.nanquantile(values, QUANTILES)
+            low, high = _quantiles(values)
             table.loc[name, [f"{feature}: {metric} low", f"{feature}: {metric} high"]] = low, high
         for name, base in (baselines or {}).items():
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = 1 - (resampled[(name, first, "demographic parity difference")]
                              / resampled[(base, first, "demographic parity difference")])
-            table.loc[name, [f"{removed} low", f"{removed} high"]] = np.nanquantile(share, QUANTILES)
+            table.loc[name, [f"{removed} low", f"{removed} high"]] = _quantiles(share)
     return table
 
 
