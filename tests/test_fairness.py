@@ -80,7 +80,7 @@ def test_bootstrap_intervals_are_fairlearns_on_the_same_resamples():
     assert (ours.low["approval rate"] <= ours.by_group["approval rate"]).all()
     assert (ours.by_group["approval rate"] <= ours.high["approval rate"]).all()
     cell = group_table({"g": ours}).loc[("g", "a"), "approval rate"]
-    assert cell.startswith(f"{ours.by_group.loc['a', 'approval rate']:.3f} [")
+    assert cell.startswith(f"{ours.by_group.loc['a', 'approval rate']:.2f} [")
 
 
 def test_bootstrap_disparities_match_fairlearn_on_the_whole_data_and_are_paired():
@@ -110,10 +110,11 @@ def test_comparison_gets_intervals_and_a_narrow_view():
     assert table.loc["base", f"{dpd} low"] <= table.loc["base", dpd] <= table.loc["base", f"{dpd} high"]
     assert table.loc["fair", "gender parity gap removed high"] <= 1.0 + 1e-9
     view = comparison_view(table)
-    assert list(view.columns) == ["accuracy", "change (points)", "parity difference [95% CI]",
-                                  "equalized odds difference [95% CI]", "parity gap removed [95% CI]"]
-    assert view.loc["base", "parity gap removed [95% CI]"] == ""
-    assert view.loc["fair", "parity difference [95% CI]"].startswith(f"{table.loc['fair', dpd]:.3f} [")
+    assert list(view.columns) == ["accuracy", "change (points)", "parity difference", "equalized odds difference",
+                                  "parity gap removed"]
+    assert view.loc["base", "parity gap removed"] == ""
+    assert view.loc["fair", "parity difference"].startswith(f"{table.loc['fair', dpd]:.2f} [")
+    assert view.loc["fair", "parity gap removed"].startswith(f"{table.loc['fair', 'gender parity gap removed']:.0%} [")
 
 
 def test_intersectional_table_ranks_only_large_groups():

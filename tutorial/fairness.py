@@ -108,11 +108,11 @@ def group_metrics(y_true, y_pred, sensitive, n_boot: int | None = None, seed: in
     return GroupMetrics(y_true, y_pred, sensitive, n_boot, seed)
 
 
-def with_interval(value: float, low: float, high: float, digits: int = 3) -> str:
-    """``0.077 [0.070, 0.085]``; just the value where no resample had the rows to measure it."""
+def with_interval(value: float, low: float, high: float, fmt: str = ".2f") -> str:
+    """``0.08 [0.07, 0.09]``; just the value where no resample had the rows to measure it."""
     if np.isnan(low) or np.isnan(high):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        return format(value, fmt)
+    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
 
 
 def _quantiles(values: np.ndarray, axis=None) -> np.ndarray:
@@ -135,7 +135,7 @@ def disparities(y_true, y_pred, sensitive) -> dict[str, float]:
     }
 
 
-def _formatted(metrics: GroupMetrics, digits: int = 3) -> pd.DataFrame:
+def _formatted(metrics: GroupMetrics, digits: int = 2) -> pd.DataFrame:
     """Rates as "value [low, high]" strings (just the values without intervals), applicants as integers."""
     by_group = metrics.by_group
     table = pd.DataFrame(index=by_group.index)
@@ -143,13 +143,13 @@ def _formatted(metrics: GroupMetrics, digits: int = 3) -> pd.DataFrame:
         if metrics.low is None:
             table[m] = by_group[m].round(digits)
         else:
-            table[m] = [with_interval(v, lo, hi, digits)
+            table[m] = [with_interval(v, lo, hi, f".{digits}f")
                         for v, lo, hi in zip(by_group[m], metrics.low[m], metrics.high[m])]
     table["applicants"] = by_group["applicants"].astype(int)
     return table
 
 
-def group_table(metric_frames: dict[str, GroupMetrics], digits: int = 3) -> pd.DataFrame:
+def group_table(metric_frames: dict[str, GroupMetrics], digits: int = 2) -> pd.DataFrame:
     """Per-group metrics of several sensitive features stacked in one table (feature, group) x metric,
     each rate with its 95% interval when the metrics were bootstrapped."""
     parts = []
@@ -161,7 +161,7 @@ def group_table(metric_frames: dict[str, GroupMetrics], digits: int = 3) -> pd.D
 
 
 def intersectional_table(metrics: GroupMetrics, min_size: int = 100, rank_by: str = "approval rate",
-                         columns=("approval rate", "true positive rate"), digits: int = 3) -> pd.DataFrame:
+                         columns=("approval rate", "true positive rate"), digits: int = 2) -> pd.DataFrame:
     """Crossed groups (e.g. gender x ethnicity) with their sizes and ``rank_by`` ranks (1 = highest);
     groups under ``min_size`` applicants are marked too small to rank instead of ranked."""
     table = _formatted(metrics, digits)[[*columns, "applicants"]]
@@ -243,21 +243,22 @@ def compare_models(y_true, predictions: dict[str, np.ndarray], sensitive: dict[s
     return table
 
 
-def comparison_view(table: pd.DataFrame, feature: str = "gender", digits: int = 3) -> pd.DataFrame:
+def comparison_view(table: pd.DataFrame, feature: str = "gender") -> pd.DataFrame:
     """The columns of ``compare_models`` that carry the point, narrow enough for a slide: accuracy and its
-    change, the two ``feature`` disparities and the share of the parity gap removed, with intervals."""
+    change, the two ``feature`` disparities and the share of the parity gap removed, each with its 95%
+    interval in brackets when bootstrapped."""
     view = pd.DataFrame(index=table.index)
-    view["accuracy"] = table["accuracy"].round(digits)
+    view["accuracy"] = table["accuracy"].round(3)
     view["change (points)"] = table["accuracy change (points)"].round(1)
 
-    def column(name):
+    def column(name, fmt):
         if f"{name} low" not in table:
-            return table[name].round(digits)
-        return [("" if np.isnan(v) else with_interval(v, lo, hi, digits))
+            return [("" if np.isnan(v) else format(v, fmt)) for v in table[name]]
+        return [("" if np.isnan(v) else with_interval(v, lo, hi, fmt))
                 for v, lo, hi in zip(table[name], table[f"{name} low"], table[f"{name} high"])]
-    view["parity difference [95% CI]"] = column(f"{feature}: demographic parity difference")
-    view["equalized odds difference [95% CI]"] = column(f"{feature}: equalized odds difference")
-    view["parity gap removed [95% CI]"] = column(f"{feature} parity gap removed")
+    view["parity difference"] = column(f"{feature}: demographic parity difference", ".2f")
+    view["equalized odds difference"] = column(f"{feature}: equalized odds difference", ".2f")
+    view["parity gap removed"] = column(f"{feature} parity gap removed", ".0%")
     return view.fillna("")
 
 
