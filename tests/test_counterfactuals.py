@@ -127,9 +127,9 @@ def test_batch_outcomes_count_changes_and_distance(sample, preprocessor):
     assert outcomes.loc[3, "changes"] == 0 and np.isnan(outcomes.loc[2, "changes"])
     summary = summarise_by_gender(outcomes)
     assert summary.loc["Female", "share found"] == 0.5 and summary.loc["Male", "median changes"] == 0
-    assert compare_pairs(outcomes) == {"pairs": 0, "woman more": 0, "equal": 0, "man more": 0}
+    assert compare_pairs(outcomes) == {"pairs": 0, "woman more": 0, "equal": 0, "man more": 0, "sign test p": 1.0}
     outcomes.loc[1, "changes"] = 1
-    assert compare_pairs(outcomes) == {"pairs": 1, "woman more": 1, "equal": 0, "man more": 0}
+    assert compare_pairs(outcomes) == {"pairs": 1, "woman more": 1, "equal": 0, "man more": 0, "sign test p": 1.0}
 
 
 def outcomes_of(changes_women, changes_men):
@@ -144,11 +144,15 @@ def outcomes_of(changes_women, changes_men):
 
 
 def test_batch_text_says_what_the_batch_shows():
-    more = describe_batch(outcomes_of([3, 4, 2, np.nan], [2, 2, 2, 1]), 0.2, 0.5)
-    assert "for 3 of 4 women and 4 of 4 men" in more and "more changes in 2, as many in 1 and fewer in 0" in more
-    assert more.endswith("asks more of women than of men.")
-    assert describe_batch(outcomes_of([1, 2], [2, 3]), 0.2, 0.5).endswith("asks less of women than of men.")
-    assert describe_batch(outcomes_of([2, 1], [1, 2]), 0.2, 0.5).endswith("women and men need.")
+    more = describe_batch(outcomes_of([3, 4, 2, np.nan, 5, 5, 5, 5, 5], [2, 2, 2, 1, 1, 1, 1, 1, 1]), 0.2, 0.5)
+    assert "for 8 of 9 women and 9 of 9 men" in more and "more changes in 7, as many in 1 and fewer in 0" in more
+    assert more.endswith("asks more changes of women than of men.")
+    assert compare_pairs(outcomes_of([3] * 7, [2] * 7))["sign test p"] == pytest.approx(2 / 2 ** 7)
+    fewer = describe_batch(outcomes_of([1] * 6, [2] * 6), 0.2, 0.5)
+    assert fewer.endswith("asks fewer changes of women than of men.")
+    # 4 to 2 is not evidence either way
+    lean = describe_batch(outcomes_of([1, 1, 1, 1, 3, 3], [2, 2, 2, 2, 2, 2]), 0.2, 0.5)
+    assert "too few pairs lean one way" in lean and "p = 0.69" in lean
     none = describe_batch(outcomes_of([np.nan], [1]), 0.2, 0.5)
     assert "cannot compare" in none and "none found for women, 1 for men" in none and "nan" not in none
     example = describe_example(outcomes_of([3], [np.nan]))

@@ -197,13 +197,16 @@ def summarise_by_gender(outcomes: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def compare_pairs(outcomes: pd.DataFrame, column: str = "changes") -> dict[str, int]:
+def compare_pairs(outcomes: pd.DataFrame, column: str = "changes") -> dict[str, float]:
     """Over the pairs where both applicants got an approved counterfactual: in how many the woman needed
-    more (``column``) than the man, as many, or fewer."""
+    more (``column``) than the man, as many, or fewer, and the two-sided sign test's p-value (ties left out)."""
+    from scipy.stats import binomtest
+
     wide = outcomes.pivot(index="pair", columns="gender", values=column).dropna()
-    return {"pairs": len(wide), "woman more": int((wide["Female"] > wide["Male"]).sum()),
-            "equal": int((wide["Female"] == wide["Male"]).sum()),
-            "man more": int((wide["Female"] < wide["Male"]).sum())}
+    more, fewer = int((wide["Female"] > wide["Male"]).sum()), int((wide["Female"] < wide["Male"]).sum())
+    p_value = binomtest(more, more + fewer, 0.5).pvalue if more + fewer else 1.0
+    return {"pairs": len(wide), "woman more": more, "equal": int((wide["Female"] == wide["Male"]).sum()),
+            "man more": fewer, "sign test p": float(p_value)}
 
 
 def _plural(n: int, word: str) -> str:
@@ -223,9 +226,10 @@ def describe_example(outcomes: pd.DataFrame, pair: int = 0) -> str:
     return " ".join(sentences)
 
 
-def describe_batch(outcomes: pd.DataFrame, low: float, high: float) -> str:
+def describe_batch(outcomes: pd.DataFrame, low: float, high: float, alpha: float = 0.05) -> str:
     """The batch's result in words: share found, median changes and distance per gender, the paired count,
-    and which way the batch points (or that it does not)."""
+    and which way the batch points if the sign test over the pairs says so at level ``alpha`` (or that it
+    does not)."""
     summary = summarise_by_gender(outcomes)
     n = int(summary["applicants"].min())
     found = {g: int(outcomes.loc[outcomes.gender == g, "approved"].sum()) for g in ["Female", "Male"]}
@@ -242,10 +246,10 @@ def describe_batch(outcomes: pd.DataFrame, low: float, high: float) -> str:
     if pairs["pairs"] == 0:
         return text + "No pair has a counterfactual for both, so the batch cannot compare them."
     text += (f"In the {_plural(pairs['pairs'], 'pair')} where both got one, the woman needed more changes in "
-             f"{pairs['woman more']}, as many in {pairs['equal']} and fewer in {pairs['man more']}: ")
-    if pairs["woman more"] > pairs["man more"] and women["median changes"] > men["median changes"]:
-        return text + "at the same starting point, this model asks more of women than of men."
-    if pairs["man more"] > pairs["woman more"] and women["median changes"] < men["median changes"]:
-        return text + "at the same starting point, this model asks less of women than of men."
-    return text + ("at the same starting point, this batch shows no clear difference in the number of changes "
-                   "women and men need.")
+             f"{pairs['woman more']}, as many in {pairs['equal']} and fewer in {pairs['man more']} (sign test "
+             f"p = {pairs['sign test p']:.2f}): ")
+    if pairs["sign test p"] >= alpha:
+        return text + ("too few pairs lean one way to tell women and men apart; at the same starting point, this "
+                       "batch does not show that the model asks more changes of one gender.")
+    side = "more" if pairs["woman more"] > pairs["man more"] else "fewer"
+    return text + f"at the same starting point, this model asks {side} changes of women than of men."
