@@ -3,10 +3,23 @@ other tests build Keras models eagerly, so that check runs in a child Python (th
 
 
 import numpy as np
+import pandas as pd
 import pytest
 from graph_mode import main, run_in_graph_mode
 
-from tutorial.counterfactuals import before_after, changed_features, counterfactual_ranges, decode
+from tutorial.counterfactuals import (
+    batch_outcomes,
+    before_after,
+    change_distance,
+    changed_features,
+    compare_pairs,
+    counterfactual_ranges,
+    decode,
+    describe_batch,
+    describe_example,
+    matched_near_threshold,
+    summarise_by_gender,
+)
 from tutorial.data import FEATURES, load_adult
 from tutorial.encoding import encoded_layout
 from tutorial.models import build_preprocessor
@@ -73,15 +86,90 @@ def test_before_after_table_names_categories_and_marks_changes(sample):
     assert (before_after(x, None, sample.category_map, 0.2, None)["after"] == "-").all()
 
 
+def test_batch_pairs_each_woman_with_the_closest_man_once():
+    rng = np.random.default_rng(0)
+    proba = rng.random(400)
+    gender = np.where(rng.random(400) < 0.4, "Female", "Male")
+    batch = matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1)
+    assert len(batch) == 20 and list(batch["gender"][:2]) == ["Female", "Male"]
+    assert batch["row"].is_unique
+    assert ((batch["P(approved)"] >= 0.2) & (batch["P(approved)"] < 0.5)).all()
+    assert (gender[batch["row"]] == batch["gender"]).all()
+    women, men = batch[batch.gender == "Female"], batch[batch.gender == "Male"]
+    assert np.abs(women["P(approved)"].to_numpy() - men["P(approved)"].to_numpy()).max() < 0.05
+    assert batch.equals(matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1))
+
+
+def test_batch_outcomes_count_changes_and_distance(sample, preprocessor):
+    layout = encoded_layout(sample.category_map)
+    X = sample.X[:4]
+    cf = X[:1].copy()
+    cf[0, FEATURES.index("hours-per-week")] += 10
+    cf[0, FEATURES.index("workclass")] = (X[0, FEATURES.index("workclass")] + 1) % 3
+    encoded = preprocessor.transform(X[:1])
+    scale = preprocessor.named_transformers_["numeric"].scale_[layout.features[layout.n_categorical:].index(
+        "hours-per-week")]
+    assert change_distance(encoded, preprocessor.transform(cf), layout) == pytest.approx(1 + 10 / scale)
+
+    batch = pd.DataFrame({"row": [0, 1, 2, 3], "gender": ["Female", "Male"] * 2, "pair": [0, 0, 1, 1],
+                          "P(approved)": [0.3, 0.3, 0.4, 0.4]})
+    found = {0: (cf, 1.0), 1: (None, 1.0), 2: (X[2:3], 1.0), 3: (X[3:4], 2.0)}
+    approved = {0: 0.7, 2: 0.4, 3: 0.6}  # P(approved) of each counterfactual
+
+    def predict(encoded_rows):
+        row = next(r for r, (codes, _) in found.items()
+                   if codes is not None and np.allclose(preprocessor.transform(codes), encoded_rows))
+        return np.array([approved[row]])
+
+    outcomes = batch_outcomes(batch, found, X, preprocessor, layout, predict)
+    assert list(outcomes["approved"]) == [True, False, False, True]
+    assert outcomes.loc[0, "changes"] == 2 and outcomes.loc[0, "changed"] == "workclass, hours-per-week"
+    assert outcomes.loc[3, "changes"] == 0 and np.isnan(outcomes.loc[2, "changes"])
+    summary = summarise_by_gender(outcomes)
+    assert summary.loc["Female", "share found"] == 0.5 and summary.loc["Male", "median changes"] == 0
+    assert compare_pairs(outcomes) == {"pairs": 0, "woman more": 0, "equal": 0, "man more": 0, "sign test p": 1.0}
+    outcomes.loc[1, "changes"] = 1
+    assert compare_pairs(outcomes) == {"pairs": 1, "woman more": 1, "equal": 0, "man more": 0, "sign test p": 1.0}
+
+
+def outcomes_of(changes_women, changes_men):
+    """Outcomes of a batch: one pair per position, NaN = no approved counterfactual."""
+    rows = []
+    for pair, (w, m) in enumerate(zip(changes_women, changes_men)):
+        for gender, c in [("Female", w), ("Male", m)]:
+            rows.append({"row": len(rows), "gender": gender, "pair": pair, "P before": 0.3,
+                         "P after": np.nan if np.isnan(c) else 0.6, "approved": not np.isnan(c), "changes": c,
+                         "distance": c / 2, "changed": "occupation", "seconds": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_batch_text_says_what_the_batch_shows():
+    more = describe_batch(outcomes_of([3, 4, 2, np.nan, 5, 5, 5, 5, 5], [2, 2, 2, 1, 1, 1, 1, 1, 1]), 0.2, 0.5)
+    assert "for 8 of 9 women and 9 of 9 men" in more and "more changes in 7, as many in 1 and fewer in 0" in more
+    assert more.endswith("asks more changes of women than of men.")
+    assert compare_pairs(outcomes_of([3] * 7, [2] * 7))["sign test p"] == pytest.approx(2 / 2 ** 7)
+    fewer = describe_batch(outcomes_of([1] * 6, [2] * 6), 0.2, 0.5)
+    assert fewer.endswith("asks fewer changes of women than of men.")
+    # 4 to 2 is not evidence either way
+    lean = describe_batch(outcomes_of([1, 1, 1, 1, 3, 3], [2, 2, 2, 2, 2, 2]), 0.2, 0.5)
+    assert "too few pairs lean one way" in lean and "p = 0.69" in lean
+    none = describe_batch(outcomes_of([np.nan], [1]), 0.2, 0.5)
+    assert "cannot compare" in none and "none found for women, 1 for men" in none and "nan" not in none
+    example = describe_example(outcomes_of([3], [np.nan]))
+    assert "The woman (applicant 0, P = 0.30) needs 3 changes (occupation) to reach P = 0.60." in example
+    assert "The man (applicant 1, P = 0.30) gets no counterfactual" in example
+
+
 def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():
     run_in_graph_mode(__file__, "check_counterfactual_search", "counterfactual found")
 
 
 def check_counterfactual_search():
     """In graph mode: a small Keras model, a rejected applicant, CounterfactualProto as in the notebook."""
+    import tensorflow as tf
     from alibi.explainers import CounterfactualProto
 
-    from tutorial.counterfactuals import FIT_KWARGS, category_positions
+    from tutorial.counterfactuals import FIT_KWARGS, category_positions, isolated_copy
     from tutorial.models import build_keras_model, set_seeds
 
     set_seeds(0)
@@ -95,12 +183,16 @@ def check_counterfactual_search():
     positions = category_positions(model, encoded, layout)
     row = int(np.flatnonzero((proba >= 0.3) & (proba < 0.5))[0])
     x = encoded[row:row + 1]
-    explainer = CounterfactualProto(
-        model, shape=x.shape, cat_vars=layout.cat_vars, ohe=True,
-        feature_range=counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"]),
-        use_kdtree=True, theta=10.0, beta=0.01, kappa=0.1, c_init=1.0, c_steps=3, max_iterations=300)
-    explainer.fit(encoded, **FIT_KWARGS)
-    explanation = explainer.explain(x)
+    ops = len(tf.compat.v1.get_default_graph().get_operations())
+    with isolated_copy(model) as copy:  # as in the notebook: the search in a graph of its own
+        assert np.allclose(copy.predict(encoded[:50]), model.predict(encoded[:50]), atol=1e-6)
+        explainer = CounterfactualProto(
+            copy, shape=x.shape, cat_vars=layout.cat_vars, ohe=True,
+            feature_range=counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"]),
+            use_kdtree=True, theta=10.0, beta=0.01, kappa=0.1, c_init=1.0, c_steps=3, max_iterations=300)
+        explainer.fit(encoded, **FIT_KWARGS)
+        explanation = explainer.explain(x)
+    assert len(tf.compat.v1.get_default_graph().get_operations()) == ops, "the search grew the model's graph"
     assert explanation.cf is not None, row
     cf = decode(explanation.cf["X"], pre, layout)
     assert not set(changed_features(data.X[row], cf)) & set(FIXED), changed_features(data.X[row], cf)

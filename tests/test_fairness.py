@@ -4,14 +4,18 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate  # noqa: E402
 
 from tutorial.data import FEATURES, load_adult, to_model_features  # noqa: E402
 from tutorial.fairness import (  # noqa: E402
     best_mitigation,
+    bootstrap_disparities,
     compare_models,
+    comparison_view,
     disparities,
     group_metrics,
     group_table,
+    intersectional_table,
     plot_accuracy_vs_disparity,
     plot_group_metrics,
     xai_balanced,
@@ -49,6 +53,80 @@ def test_group_table_stacks_features_and_groups():
     table = group_table(frames)
     assert list(table.index) == [("g", "a"), ("g", "b"), ("h", "x"), ("h", "y")]
     assert table["applicants"].dtype.kind == "i"
+    assert table.loc[("g", "a"), "approval rate"] == 0.75
+
+
+def random_decisions(n=600, seed=1):
+    """A population of two unequal groups and a third small one, with decisions that favour group a
+    (categories in an order that is not alphabetical, as in the data's category maps)."""
+    rng = np.random.default_rng(seed)
+    groups = pd.Series(pd.Categorical(rng.choice(["a", "b", "c"], size=n, p=[0.6, 0.35, 0.05]),
+                                      categories=["c", "a", "b"]))
+    y_true = rng.integers(0, 2, size=n)
+    y_pred = (rng.random(n) < np.where(groups == "a", 0.6, 0.3)).astype(int)
+    return y_true, y_pred, groups
+
+
+def test_bootstrap_intervals_are_fairlearns_on_the_same_resamples():
+    # fairlearn's own MetricFrame bootstrap (slow: a pandas group-by per resample) gives the same bounds.
+    y_true, y_pred, groups = random_decisions()
+    ours = group_metrics(y_true, y_pred, groups, n_boot=40, seed=3)
+    theirs = MetricFrame(metrics={"approval rate": selection_rate, "true positive rate": true_positive_rate},
+                         y_true=y_true, y_pred=y_pred, sensitive_features=groups, n_boot=40,
+                         ci_quantiles=[0.025, 0.975], random_state=3)
+    for metric in ["approval rate", "true positive rate"]:
+        assert np.allclose(ours.low[metric], theirs.by_group_ci[0][metric])
+        assert np.allclose(ours.high[metric], theirs.by_group_ci[1][metric])
+    assert (ours.low["approval rate"] <= ours.by_group["approval rate"]).all()
+    assert (ours.by_group["approval rate"] <= ours.high["approval rate"]).all()
+    cell = group_table({"g": ours}).loc[("g", "a"), "approval rate"]
+    assert cell.startswith(f"{ours.by_group.loc['a', 'approval rate']:.2f} [")
+
+
+def test_bootstrap_disparities_match_fairlearn_on_the_whole_data_and_are_paired():
+    y_true, y_pred, groups = random_decisions()
+    resampled = bootstrap_disparities(y_true, {"m": y_pred, "same": y_pred.copy()}, {"g": groups}, n_boot=50)
+    dpd = resampled[("m", "g", "demographic parity difference")]
+    assert dpd.shape == (50,)
+    assert np.array_equal(dpd, resampled[("same", "g", "demographic parity difference")])  # same resamples
+    point = disparities(y_true, y_pred, groups)
+    for metric, value in point.items():
+        values = resampled[("m", "g", metric)]
+        assert np.quantile(values, 0.025) <= value <= np.quantile(values, 0.975), metric
+    # the identity resample reproduces fairlearn's numbers: one group-by per resample is the same sum
+    from tutorial.fairness import _codes, _gaps, _rates
+    codes, labels = _codes(groups)
+    cells = np.bincount(codes * 4 + 2 * y_true + y_pred, minlength=4 * len(labels)).reshape(-1, 2, 2)
+    for metric, value in _gaps(_rates(cells)).items():
+        assert value == pytest.approx(point[metric])
+
+
+def test_comparison_gets_intervals_and_a_narrow_view():
+    y_true, y_pred, groups = random_decisions()
+    fair = y_true.copy()
+    table = compare_models(y_true, {"base": y_pred, "fair": fair}, {"gender": groups}, {"fair": "base"},
+                           n_boot=60)
+    dpd = "gender: demographic parity difference"
+    assert table.loc["base", f"{dpd} low"] <= table.loc["base", dpd] <= table.loc["base", f"{dpd} high"]
+    assert table.loc["fair", "gender parity gap removed high"] <= 1.0 + 1e-9
+    view = comparison_view(table)
+    assert list(view.columns) == ["accuracy", "change (points)", "parity difference", "equalized odds difference",
+                                  "parity gap removed"]
+    assert view.loc["base", "parity gap removed"] == ""
+    assert view.loc["fair", "parity difference"].startswith(f"{table.loc['fair', dpd]:.2f} [")
+    assert view.loc["fair", "parity gap removed"].startswith(f"{table.loc['fair', 'gender parity gap removed']:.0%} [")
+
+
+def test_intersectional_table_ranks_only_large_groups():
+    y_true, y_pred, groups = random_decisions(n=2_000)
+    other = pd.Series(np.where(np.arange(2_000) % 2 == 0, "x", "y"))
+    crossed = pd.DataFrame({"group": groups, "other": other})
+    table = intersectional_table(group_metrics(y_true, y_pred, crossed, n_boot=30), min_size=100)
+    small = table["applicants"] < 100
+    assert small.any() and (~small).sum() >= 4
+    rank = table["rank (approval rate)"]
+    assert rank[small].str.startswith("too small").all()
+    assert sorted(int(r) for r in rank[~small]) == list(range(1, (~small).sum() + 1))
 
 
 def test_compare_models_measures_each_mitigation_against_its_baseline():
@@ -95,9 +173,34 @@ def test_xai_balanced_up_samples_the_small_groups_reproducibly(sample):
 
 
 def test_plots_draw_one_panel_per_feature_and_one_point_per_model():
-    frames = {"g": group_metrics(Y_TRUE, Y_PRED, GROUPS), "h": group_metrics(Y_TRUE, Y_PRED, GROUPS)}
-    assert len(plot_group_metrics(frames).axes) == 2
+    frames = {"g": group_metrics(Y_TRUE, Y_PRED, GROUPS),
+              "h": group_metrics(Y_TRUE, Y_PRED, GROUPS, n_boot=20)}
+    fig = plot_group_metrics(frames)
+    assert len(fig.axes) == 2
+    from matplotlib.container import ErrorbarContainer
+    def has_intervals(ax):
+        return any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+    assert not has_intervals(fig.axes[0]) and has_intervals(fig.axes[1])
     table = compare_models(Y_TRUE, {"base": Y_PRED, "fair": Y_TRUE}, {"gender": GROUPS}, {"fair": "base"})
     fig = plot_accuracy_vs_disparity(table, curve=table)
     ax = fig.axes[0]
     assert len(ax.collections) == 2 and len(ax.lines) == 1
+
+
+def test_mitigation_text_is_written_from_the_table():
+    y_true, y_pred, groups = random_decisions(n=2_000)
+    rng = np.random.default_rng(5)
+    halfway = np.where((groups == "a") & (y_pred == 1) & (rng.random(2_000) < 0.3), 0, y_pred)
+    predictions = {"base": y_pred, "balanced": halfway, "strict": y_true, "relaxed": y_true,
+                   "logistic": y_pred, "reduction": y_true}
+    table = compare_models(y_true, predictions, {"gender": groups},
+                           {n: "base" for n in ["balanced", "strict", "relaxed"]} | {"reduction": "logistic"},
+                           n_boot=50)
+    from tutorial.fairness import describe_mitigations
+    text = describe_mitigations(table, "base", "balanced", "strict", "relaxed", "logistic", "reduction")
+    dpd = "gender: demographic parity difference"
+    assert f"from {table.loc['base', dpd]:.2f} to {table.loc['balanced', dpd]:.2f}" in text
+    share = table.loc["balanced", "gender parity gap removed"]
+    assert f"removes {share:.0%} of the gap" in text
+    assert ("less than half" in text) == (share < 0.5)
+    assert f"{table.loc['strict', 'accuracy change (points)']:.1f} points" in text.replace("-", "")

@@ -10,6 +10,8 @@ the explainer that uses them exists, hence ``category_positions`` (a first fit w
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 
@@ -20,6 +22,25 @@ from .encoding import EncodedLayout
 # category positions do not depend on feature_range, so the probe's positions are the explainer's.
 FIT_KWARGS = dict(d_type="abdm", disc_perc=[25, 50, 75], standardize_cat_vars=True,
                   update_feature_range=False)
+
+
+@contextmanager
+def isolated_copy(model):
+    """A copy of the Keras ``model`` in a fresh TF1 graph and session, made the defaults inside the block.
+
+    Each CounterfactualProto adds its search (~700 ops) to the graph of the model it explains; in the
+    shared graph every later search, and innvestigate's LRP after them, gets slower (measured here: 4.3 s
+    to 8 s per search over 12 searches). A graph per search keeps each search as fast as the first.
+    """
+    import tensorflow as tf
+
+    weights = model.get_weights()
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph).as_default() as session:
+        copy = tf.keras.models.clone_model(model)
+        copy.set_weights(weights)
+        yield copy
+    session.close()
 
 
 def category_positions(predictor, X_train_encoded: np.ndarray,
@@ -103,3 +124,132 @@ def changed_features(x_codes: np.ndarray, cf_codes: np.ndarray) -> list[str]:
     x_codes, cf_codes = np.ravel(x_codes), np.ravel(cf_codes)
     return [f for i, f in enumerate(FEATURES)
             if (abs(x_codes[i] - cf_codes[i]) >= 0.5 if f in NUMERIC else x_codes[i] != cf_codes[i])]
+
+
+def matched_near_threshold(proba: np.ndarray, gender, n: int, low: float = 0.2, high: float = 0.5,
+                           seed: int = 0) -> pd.DataFrame:
+    """A batch of rejected applicants near the threshold, women and men at the same starting point.
+
+    ``n`` women are drawn at random among those with ``low`` <= P(approved) < ``high``; each is paired
+    with the man in that band whose P(approved) is closest (each man used once). One row per applicant:
+    ``row`` (position in ``proba``), ``gender``, ``pair`` and ``P(approved)``, woman then man of each pair.
+    """
+    proba, gender = np.asarray(proba), np.asarray(gender).astype(str)
+    band = (proba >= low) & (proba < high)
+    women = np.random.default_rng(seed).choice(np.flatnonzero(band & (gender == "Female")), size=n, replace=False)
+    men = list(np.flatnonzero(band & (gender == "Male")))
+    rows = []
+    for pair, woman in enumerate(women):
+        man = min(men, key=lambda m: (abs(proba[m] - proba[woman]), m))
+        men.remove(man)
+        rows += [(int(woman), "Female", pair, float(proba[woman])), (int(man), "Male", pair, float(proba[man]))]
+    return pd.DataFrame(rows, columns=["row", "gender", "pair", "P(approved)"])
+
+
+def change_distance(x_encoded: np.ndarray, cf_encoded: np.ndarray, layout: EncodedLayout) -> float:
+    """How far the counterfactual moved: each changed category counts 1, each number its change in
+    standard deviations of the training data (the preprocessor's scale), summed (L1)."""
+    x_encoded, cf_encoded = np.ravel(x_encoded), np.ravel(cf_encoded)
+    total = 0.0
+    for k, (start, width) in enumerate(zip(layout.starts, layout.widths)):
+        if k < layout.n_categorical:
+            total += float(np.argmax(x_encoded[start:start + width]) != np.argmax(cf_encoded[start:start + width]))
+        else:
+            total += float(abs(x_encoded[start] - cf_encoded[start]))
+    return total
+
+
+def batch_outcomes(batch: pd.DataFrame, found: dict, X_codes: np.ndarray, preprocessor, layout: EncodedLayout,
+                   predict_approved) -> pd.DataFrame:
+    """One row per searched applicant: whether the readable (rounded) counterfactual is approved, how
+    many features and how far it changed, and the search time.
+
+    ``found`` maps a row to (counterfactual codes or None, seconds); ``predict_approved`` gives
+    P(approved) for encoded rows.
+    """
+    records = []
+    for row, gender, pair, p_before in batch[["row", "gender", "pair", "P(approved)"]].itertuples(index=False):
+        cf_codes, seconds = found[row]
+        record = {"row": row, "gender": gender, "pair": pair, "P before": p_before, "P after": np.nan,
+                  "approved": False, "changes": np.nan, "distance": np.nan, "changed": "", "seconds": seconds}
+        if cf_codes is not None:
+            cf_encoded = preprocessor.transform(cf_codes)
+            record["P after"] = float(np.ravel(predict_approved(cf_encoded))[0])
+            record["approved"] = record["P after"] >= 0.5
+        if record["approved"]:
+            changed = changed_features(X_codes[row], cf_codes)
+            record.update(changes=len(changed), changed=", ".join(changed),
+                          distance=change_distance(preprocessor.transform(X_codes[row:row + 1]), cf_encoded, layout))
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def summarise_by_gender(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per gender: applicants searched, share with an approved counterfactual, and the median number of
+    changed features and median distance among those."""
+    grouped = outcomes.groupby("gender")
+    return pd.DataFrame({
+        "applicants": grouped.size(),
+        "median P before": grouped["P before"].median().round(2),
+        "share found": grouped["approved"].mean().round(2),
+        "median changes": grouped["changes"].median(),
+        "median distance": grouped["distance"].median().round(2),
+    })
+
+
+def compare_pairs(outcomes: pd.DataFrame, column: str = "changes") -> dict[str, float]:
+    """Over the pairs where both applicants got an approved counterfactual: in how many the woman needed
+    more (``column``) than the man, as many, or fewer, and the two-sided sign test's p-value (ties left out)."""
+    from scipy.stats import binomtest
+
+    wide = outcomes.pivot(index="pair", columns="gender", values=column).dropna()
+    more, fewer = int((wide["Female"] > wide["Male"]).sum()), int((wide["Female"] < wide["Male"]).sum())
+    p_value = binomtest(more, more + fewer, 0.5).pvalue if more + fewer else 1.0
+    return {"pairs": len(wide), "woman more": more, "equal": int((wide["Female"] == wide["Male"]).sum()),
+            "man more": fewer, "sign test p": float(p_value)}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def describe_example(outcomes: pd.DataFrame, pair: int = 0) -> str:
+    """One sentence per applicant of ``pair``: where they start and what their counterfactual changed."""
+    sentences = []
+    for record in outcomes[outcomes["pair"] == pair].itertuples(index=False):
+        who = f"The {'woman' if record.gender == 'Female' else 'man'} (applicant {record.row}, P = {record[3]:.2f})"
+        if record.approved:
+            sentences.append(f"{who} needs {_plural(int(record.changes), 'change')} ({record.changed}) to reach "
+                             f"P = {record[4]:.2f}.")
+        else:
+            sentences.append(f"{who} gets no counterfactual that the model approves within the search budget.")
+    return " ".join(sentences)
+
+
+def describe_batch(outcomes: pd.DataFrame, low: float, high: float, alpha: float = 0.05) -> str:
+    """The batch's result in words: share found, median changes and distance per gender, the paired count,
+    and which way the batch points if the sign test over the pairs says so at level ``alpha`` (or that it
+    does not)."""
+    summary = summarise_by_gender(outcomes)
+    n = int(summary["applicants"].min())
+    found = {g: int(outcomes.loc[outcomes.gender == g, "approved"].sum()) for g in ["Female", "Male"]}
+    pairs = compare_pairs(outcomes)
+    women, men = summary.loc["Female"], summary.loc["Male"]
+    def median(row, column, fmt):
+        return "none found" if np.isnan(row[column]) else format(row[column], fmt)
+    text = (f"Over a batch of {n} rejected women with {low} <= P(approved) < {high}, each paired with the "
+            f"rejected man closest to her P(approved), the search found an approved counterfactual for "
+            f"{found['Female']} of {n} women and {found['Male']} of {n} men. Median number of changed features: "
+            f"{median(women, 'median changes', 'g')} for women, {median(men, 'median changes', 'g')} for men "
+            f"(median distance {median(women, 'median distance', '.2f')} and "
+            f"{median(men, 'median distance', '.2f')}). ")
+    if pairs["pairs"] == 0:
+        return text + "No pair has a counterfactual for both, so the batch cannot compare them."
+    text += (f"In the {_plural(pairs['pairs'], 'pair')} where both got one, the woman needed more changes in "
+             f"{pairs['woman more']}, as many in {pairs['equal']} and fewer in {pairs['man more']} (sign test "
+             f"p = {pairs['sign test p']:.2f}): ")
+    if pairs["sign test p"] >= alpha:
+        return text + ("too few pairs lean one way to tell women and men apart; at the same starting point, this "
+                       "batch does not show that the model asks more changes of one gender.")
+    side = "more" if pairs["woman more"] > pairs["man more"] else "fewer"
+    return text + f"at the same starting point, this model asks {side} changes of women than of men."
