@@ -58,6 +58,9 @@ def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
         plt.show = original_show
     if not shown and plt.get_fignums():
         shown.append(save_fig(name, plt.gcf(), images_dir))
+        # Shown here: once any plt.show() has run, a kernel that is not interactive (papermill's) no longer
+        # displays a figure left open at the end of a cell (xai.metrics_plot leaves its figure open).
+        original_show()
 
 
 def live_training_plot(name: str):
