@@ -6,6 +6,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 
 # Tests that run the notebook point this elsewhere, so a fast run never overwrites the real figures.
@@ -51,16 +52,21 @@ def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
         return original_show(*args, **kwargs)
 
     plt.show = save_then_show
+    interactive = matplotlib.is_interactive()
     try:
         with plt.rc_context(SLIDE_STYLE):  # figures drawn in the block use the slide's sizes
-            yield shown
+            try:
+                yield shown
+            finally:
+                # The notebook's inline backend turns interactive mode on when it draws its first figure;
+                # rc_context would switch it off again, and no later cell would show a figure left open.
+                interactive = matplotlib.is_interactive()
     finally:
         plt.show = original_show
+        matplotlib.interactive(interactive)
     if not shown and plt.get_fignums():
         shown.append(save_fig(name, plt.gcf(), images_dir))
-        # Shown here: once any plt.show() has run, a kernel that is not interactive (papermill's) no longer
-        # displays a figure left open at the end of a cell (xai.metrics_plot leaves its figure open).
-        original_show()
+        original_show()  # as a library's own plt.show() would (xai.metrics_plot leaves its figure open)
 
 
 def live_training_plot(name: str):
