@@ -40,6 +40,33 @@ def test_figure_saved_as_without_show_saves_the_current_figure(tmp_path):
     plt.close("all")
 
 
+def test_figure_saved_as_shows_a_figure_the_library_left_open(tmp_path, monkeypatch):
+    # A papermill kernel displays a figure left open at the end of a cell only until the first plt.show().
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append(plt.get_fignums()))
+    with figure_saved_as("left-open", images_dir=tmp_path):
+        plt.figure()
+        plt.bar(["a", "b"], [1, 2])  # xai.metrics_plot ends like this, without plt.show()
+    assert (tmp_path / "left-open.png").exists() and len(shown) == 1 and shown[0]
+    plt.close("all")
+
+
+def test_figure_saved_as_keeps_the_interactive_mode_the_backend_switched_on(tmp_path, monkeypatch):
+    # The inline backend switches interactive mode on with the notebook's first figure; if that happens in
+    # the block, switching it off again afterwards would stop every later cell from showing its figures.
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: None)
+    was = matplotlib.is_interactive()
+    try:
+        matplotlib.interactive(False)
+        with figure_saved_as("first", images_dir=tmp_path):
+            matplotlib.interactive(True)  # what the inline backend does on its first figure
+            plt.figure()
+        assert matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(was)
+        plt.close("all")
+
+
 def test_version_checks_read_exact_pins_and_find_mismatches(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("# comment\nalibi[tensorflow]==0.9.4\npytest==0.0.1  # wrong on purpose\nnumpy>=1\n")

@@ -66,13 +66,14 @@ def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
         plt.show = original_show
     if not shown and plt.get_fignums():
         shown.append(save_fig(name, plt.gcf(), images_dir))
+        original_show()  # as a library's own plt.show() would (xai.metrics_plot leaves its figure open)
 
 
 def live_training_plot(name: str):
     """livelossplot's Keras callback, also saving its last figure as images/<name>.png."""
     from IPython.display import clear_output
     from livelossplot import PlotLossesKeras
-    from livelossplot.outputs import ExtremaPrinter, MatplotlibPlot
+    from livelossplot.outputs import MatplotlibPlot
 
     def after_plots(fig):
         # livelossplot's own ending (tight layout, clear, show) plus our save.
@@ -81,4 +82,13 @@ def live_training_plot(name: str):
         clear_output(wait=True)
         plt.show()
 
-    return PlotLossesKeras(outputs=[MatplotlibPlot(after_plots=after_plots), ExtremaPrinter()])
+    # The figure only (livelossplot's printed extrema would push it off a 1280x720 slide), wide and low.
+    callback = PlotLossesKeras(outputs=[MatplotlibPlot(after_plots=after_plots, figsize=(11.0, 3.6))])
+    draw = callback.on_epoch_end
+
+    def on_epoch_end(epoch, logs=None):
+        with plt.rc_context(SLIDE_STYLE):  # the slide's dpi and font sizes, as figure_saved_as gives
+            draw(epoch, logs)
+
+    callback.on_epoch_end = on_epoch_end
+    return callback
