@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 
 from pipeline.local import prometheus, serving
 from tests.crd_schema import crd_schema, errors
+from tests.loopback import listening_addresses
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "pipeline" / "monitoring"
@@ -271,21 +272,10 @@ def live():
         exporter.stop()
 
 
-def listening_addresses(port: int) -> set[str]:
-    """Local addresses with a listening TCP socket on ``port`` (IPv4 and IPv6), from /proc/net."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                found.add(address)
-    return found
-
 
 def test_prometheus_listens_on_loopback_only(live):
     _, server = live
-    assert listening_addresses(server.port) == {"0100007F"}  # 127.0.0.1, little-endian hex
+    assert listening_addresses(server.port) == {"127.0.0.1"}
     assert Path(server.data_dir).is_dir() and str(Path(server.data_dir)).startswith("/tmp")
 
 

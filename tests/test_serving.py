@@ -22,6 +22,7 @@ import requests
 from alibi.saving import load_explainer
 
 from pipeline.local import serving
+from tests.loopback import listening_addresses
 from tutorial.data import FEATURES, load_adult
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]  # a valid applicant: codes and amounts
@@ -85,21 +86,6 @@ def post(url, payload=None, **kwargs):
 def ndarray(rows):
     return {"data": {"ndarray": np.asarray(rows).tolist()}}
 
-
-def listening_addresses(port: int) -> set[str]:
-    """Local addresses of the sockets listening on ``port``, from /proc/net/tcp and tcp6."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                found.add(
-                    ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
-                    if len(address) == 8
-                    else address
-                )
-    return found
 
 
 # --- the model service -----------------------------------------------------------------------------
