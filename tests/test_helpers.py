@@ -110,6 +110,7 @@ def test_figures_of_later_cells_are_still_shown_after_figure_saved_as(tmp_path):
         "plt.figure(); plt.plot([2, 1])",
     ]
     nb = new_notebook(cells=[new_code_cell(c) for c in cells])
-    NotebookClient(nb, kernel_name="python3", cwd=str(Path(__file__).resolve().parent.parent), timeout=120).execute()
+    NotebookClient(nb, kernel_name="python3", timeout=120,
+                   resources={"metadata": {"path": str(Path(__file__).resolve().parent.parent)}}).execute()
     images = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells]
     assert images == [0, 1, 1] and (tmp_path / "quiet.png").exists()
