@@ -746,3 +746,11 @@ def test_a_port_in_time_wait_is_free_again():
 def test_the_two_copies_of_loan_service_are_identical():
     copies = [(step.directory / "loan_service.py").read_text() for step in (serving.MODEL, serving.EXPLAINER)]
     assert copies[0] == copies[1], "edit pipeline/pipeline_steps/loanclassifier/loan_service.py and copy it"
+
+
+def test_audit_records_read_the_rotated_files_oldest_first(tmp_path):
+    log = tmp_path / "model-audit.jsonl"
+    for suffix, ids in ((".2", [1, 2]), (".1", [3]), ("", [4, 5])):
+        Path(f"{log}{suffix}").write_text("".join(json.dumps({"request_id": i}) + "\n" for i in ids))
+    service = serving.Service("loanclassifier", 0, 0, 0, "", "", str(log))
+    assert service.audit_records()["request_id"].tolist() == [1, 2, 3, 4, 5]

@@ -87,6 +87,15 @@ class Service:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    def audit_records(self):
+        """The service's audit trail as a DataFrame, oldest first, rotated files included (the log rotates at
+        20 MB and keeps 3 backups: a fast machine fills one during the notebook's monitoring demo)."""
+        import pandas as pd
+
+        files = [Path(f"{self.audit_log}.{n}") for n in (3, 2, 1)] + [Path(self.audit_log)]
+        frames = [pd.read_json(f, lines=True) for f in files if f.is_file() and f.stat().st_size]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
     @property
     def predict_url(self) -> str:
         return f"{self.url}/api/v1.0/predictions"
