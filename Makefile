@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving
+.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -16,10 +16,16 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-run: install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
+system:  ## the system packages the notebook needs (Prometheus), installed when missing (root on Debian)
+	bash scripts/system_packages.sh
+
+system-test:  ## the same for the tests, which also need Chromium and npm
+	bash scripts/system_packages.sh --test
+
+run: system install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
-test: install serve-env node_modules/.installed  ## unit tests, the fast-mode notebook run and the other checks
+test: system-test install serve-env node_modules/.installed  ## unit tests, the fast-mode notebook run and the other checks
 	$(BIN)/python -m pytest
 
 # Serving (pipeline/README.md): seldon-core needs its own environment, built from the steps' pins.
@@ -35,7 +41,7 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
 	touch $@
 
-serve: install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
+serve: system install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
 	$(BIN)/python -m pipeline.local.serving start
 	$(BIN)/python -m pipeline.local.prometheus start
 
