@@ -67,7 +67,7 @@ class Step:
 MODEL = Step("loanclassifier", "Model", "MODEL", 9000, 6000, workers=2, threads=4)
 # One worker: alibi's explainer runs one explanation at a time (Explainer.py); up to 8 wait their turn
 # (LOAN_MAX_EXPLANATIONS) and two threads stay free for health probes.
-EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=1, threads=10)
+EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=2, threads=10)
 STEPS_BY_NAME = {s.name: s for s in (MODEL, EXPLAINER)}
 
 
