@@ -75,11 +75,11 @@ def wait_for_workers(service, count: int, timeout: float = 120.0) -> list[int]:
 
 class Load:
     """``clients`` threads posting payloads to ``url`` until stopped, each on its own keep-alive session,
-    like real clients. A request that fails (a connection reset by a killed worker) is recorded and the
-    client goes on with a fresh session."""
+    like real clients, ``pause`` seconds between a client's requests. A request that fails (a connection
+    reset by a killed worker) is recorded and the client goes on with a fresh session."""
 
-    def __init__(self, url: str, payloads, clients: int = 4, timeout: float = 60.0):
-        self.url, self.payloads, self.timeout = url, list(payloads), timeout
+    def __init__(self, url: str, payloads, clients: int = 4, timeout: float = 60.0, pause: float = 0.0):
+        self.url, self.payloads, self.timeout, self.pause = url, list(payloads), timeout, pause
         self.stopping = threading.Event()
         self.results = []  # (client, started, finished, status code or exception name)
         self.lock = threading.Lock()
@@ -110,6 +110,7 @@ class Load:
                 session = requests.Session()
             with self.lock:
                 self.results.append((k, started, time.monotonic(), outcome))
+            self.stopping.wait(self.pause)
         session.close()
 
     def answered_after(self, moment: float) -> set[int]:

@@ -1,7 +1,8 @@
 """Prometheus metrics in ``prometheus_client``'s multiprocess mode, served on Seldon's metrics port.
 
 Exact under any number of threads and workers, and kept when a worker exits (each worker's counter file
-stays in the directory); Seldon's metrics server sums them next to Seldon's own metrics.
+stays in the directory); Seldon's metrics server sums them. Seldon's own custom metrics, which share one
+Manager lock across workers, are off (below).
 """
 
 import os
@@ -18,6 +19,7 @@ os.environ["prometheus_multiproc_dir"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] 
 os.makedirs(_MULTIPROC, exist_ok=True)
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values  # noqa: E402
+from seldon_core.flask_utils import SeldonMicroserviceException  # noqa: E402
 from seldon_core.metrics import SeldonMetrics  # noqa: E402
 
 values.ValueClass = values.get_value_class()  # the library's choice, made again now the directory is set
@@ -76,3 +78,27 @@ def _seldon_metrics_with_ours(self):
 # a collector; tests/test_serving.py reads our families from the metrics port, so an upgrade that
 # changes this fails there.
 SeldonMetrics.generate_metrics = _seldon_metrics_with_ours
+
+
+# Seldon 1.17.1 keeps its custom metrics in a multiprocessing.Manager dict behind one Manager lock, updated
+# on every request and health check even when there is nothing to add. A worker killed while it holds
+# that lock (the OOM killer) hung every other worker for good (issue 18). The wrappers define no Seldon
+# custom metrics (the counters above do the job), so SeldonMetrics keeps no shared state: no Manager
+# process, nothing to lock. tests/test_resilience.py stops every process of the service but its REST
+# workers and expects answers: it fails if an upgrade puts a shared process back on the request path.
+def _no_shared_state(self, worker_id_func=os.getpid, extra_default_labels=None):
+    self.worker_id_func, self._extra_default_labels = worker_id_func, dict(extra_default_labels or {})
+
+
+def _refuse_custom_metrics(self, custom_metrics, method):
+    if custom_metrics:  # the wrappers only ever pass an empty list; anything else would be lost silently
+        raise SeldonMicroserviceException(
+            "Seldon custom metrics are off in this service: count with prometheus_client (loan_service.metrics)",
+            status_code=500, reason="LOAN_NO_SELDON_METRICS")  # fmt: skip
+
+
+SeldonMetrics.__init__ = _no_shared_state
+SeldonMetrics.update = _refuse_custom_metrics
+SeldonMetrics.collect = lambda self: iter(())  # nothing of Seldon's to add to ours on the metrics port
+SeldonMetrics.clear = lambda self: None  # gunicorn's worker_exit hook: nothing shared to clear
+SeldonMetrics.__del__ = lambda self: None  # no Manager to shut down

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dill
 from loan_service import Guard, verified
+from loan_service.liveness import Liveness, canned_applicant, freeze_point
 
 ARTEFACTS = Path(os.environ.get("LOAN_ARTEFACTS", Path(__file__).resolve().parent / "artefacts"))
 
@@ -26,18 +27,24 @@ class Model:
         self.metadata = self.guard.load(self.artefacts)
         with open(verified(self.artefacts, "model.dill"), "rb") as f:
             self.pipeline = dill.load(f).set_params(classifier__n_jobs=self.n_jobs)
+        applicant = self.guard.check(canned_applicant(self.metadata))  # valid, checked like a request
+        self.liveness = Liveness(lambda: self.probabilities(applicant))
 
     def predict(self, X, feature_names=None, meta=None):
         rows = self.guard.rows(X)  # parsed and validated once, by the guard, before Seldon decoded X
-        probabilities = self.pipeline.predict_proba(rows)
+        probabilities = self.probabilities(rows)
         self.guard.count_decisions(rows, probabilities)  # per gender and caller, once the answer is 200
         return probabilities
+
+    def probabilities(self, rows):  # the prediction path, which the liveness check runs too
+        freeze_point()  # a fault only a test can arm (loan_service/liveness.py)
+        return self.pipeline.predict_proba(rows)
 
     def class_names(self):
         return self.metadata["class_names"]
 
-    def health_status(self):
-        return self.guard.health()
+    def health_status(self):  # /health/status, the liveness probe: 503 within 2 s if predictions hang
+        return {**self.guard.health(), **self.liveness.check()}
 
     def init_metadata(self):
         return self.guard.seldon_metadata(self.artefacts)

@@ -1,0 +1,81 @@
+"""Liveness: does the prediction path still answer? A live process that answers /health/ping is not enough.
+
+Seldon's /health/status calls the wrapper's ``health_status``, which calls ``Liveness.check``: a canned
+call of the prediction path (the model: a valid applicant built from the artefacts' metadata) runs in a
+thread of its own and is waited for at most LOAN_LIVENESS_DEADLINE seconds (2). A path that hangs
+makes /health/status answer 503 within that deadline (at once while that call still hangs), and
+/health/ping, which runs no model code, keeps answering: the manifests' liveness probe uses
+/health/status (the pod is restarted), the readiness probe /health/ping.
+"""
+
+import os
+import threading
+import time
+
+import numpy as np
+
+from .errors import bad_request
+
+DEADLINE = float(os.environ.get("LOAN_LIVENESS_DEADLINE", "2"))
+
+
+def canned_applicant(metadata):
+    """One applicant valid by construction: category code 0 and the lowest plausible amount of each feature."""
+    features = metadata["features"]
+    row = np.zeros((1, len(features)))
+    for name, (low, _) in metadata["ranges"].items():
+        row[0, features.index(name)] = low
+    return row
+
+
+def freeze_point():
+    """A fault only a test can arm (tests/test_resilience.py): with LOAN_FAULT_FREEZE_FILE set in the
+    service's environment, the prediction path waits while that file exists. The manifests never set it."""
+    path = os.environ.get("LOAN_FAULT_FREEZE_FILE")
+    while path and os.path.exists(path):
+        time.sleep(0.05)
+
+
+class _Call:
+    def __init__(self):
+        self.started, self.done, self.error = time.monotonic(), threading.Event(), None
+
+
+class Liveness:
+    """``check()`` runs ``probe()`` (one call in flight per worker, never more) and waits for it at most
+    ``deadline`` seconds: HTTP 503 when it hangs or fails, else how long it took."""
+
+    def __init__(self, probe, deadline=DEADLINE):
+        self.probe, self.deadline = probe, deadline
+        self.lock, self.call = threading.Lock(), None
+
+    def check(self):
+        with self.lock:
+            if self.call is None:  # else join the call in flight: a hung path gets no second thread
+                self.call = _Call()
+                threading.Thread(target=self._run, args=(self.call,), daemon=True, name="loan-liveness").start()
+            call = self.call
+        waited = call.done.wait(max(0.0, self.deadline - (time.monotonic() - call.started)))
+        took = time.monotonic() - call.started
+        if not waited:
+            raise bad_request(
+                f"the prediction path has not answered a canned applicant for {took:.1f} s "
+                f"(deadline {self.deadline:g} s)",
+                status=503,
+                reason="LOAN_HUNG",
+            )
+        if call.error is not None:
+            raise bad_request(f"the prediction path failed on a canned applicant: {call.error}", status=503,
+                              reason="LOAN_BROKEN")  # fmt: skip
+        return {"prediction_path_seconds": round(took, 4)}
+
+    def _run(self, call):
+        try:
+            self.probe()
+        except Exception as error:  # reported by check(), as a 503
+            call.error = f"{type(error).__name__}: {str(error)[:200]}"
+        finally:
+            with self.lock:
+                if self.call is call:
+                    self.call = None
+            call.done.set()
