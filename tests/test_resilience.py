@@ -160,16 +160,18 @@ def test_health_status_fails_within_the_deadline_when_predictions_hang(artefacts
         freeze.touch()
         pool = ThreadPoolExecutor(1)
         hung = pool.submit(requests.post, service.predict_url, json=ndarray([ROW]), timeout=120)
+        times = []
         for _ in range(4):  # both workers, first and later probes
             started = time.monotonic()
             status = requests.get(service.url + "/health/status", timeout=30)
-            took = time.monotonic() - started
+            times.append(time.monotonic() - started)
             assert status.status_code == 503, status.text
             assert "has not answered a canned applicant" in status.json()["status"]["info"]
-            assert took < LIVENESS_DEADLINE + 1.0, f"/health/status took {took:.2f} s"
+            assert times[-1] < LIVENESS_DEADLINE + 1.0, f"/health/status took {times[-1]:.2f} s"
             ping = requests.get(service.url + "/health/ping", timeout=LIVENESS_DEADLINE)
             assert ping.status_code == 200
-        print(f"/health/status while predictions hang: 503 after {took:.2f} s; /health/ping 200")
+        print("/health/status while predictions hang: 503 after " + ", ".join(f"{t:.2f}" for t in times)
+              + " s; /health/ping 200")
         assert not hung.done()
         freeze.unlink()
         assert hung.result().status_code == 200  # the frozen request completes once the fault is cleared
@@ -178,6 +180,36 @@ def test_health_status_fails_within_the_deadline_when_predictions_hang(artefacts
     finally:
         freeze.unlink(missing_ok=True)
         serving.stop_service(service)
+
+
+def test_explainer_health_status_fails_when_an_explanation_is_stuck(artefacts, tmp_path):
+    """The explainer's check is the explanation running now (a canned one would fail with the model):
+    frozen past LOAN_EXPLANATION_STUCK, /health/status is 503 at once and /health/ping still 200."""
+    freeze = tmp_path / "freeze"
+    model = start(serving.MODEL, artefacts, tmp_path)
+    explainer = start(serving.EXPLAINER, artefacts, tmp_path, model_url=model.predict_url, workers=1,
+                      env={"LOAN_FAULT_FREEZE_FILE": str(freeze), "LOAN_EXPLANATION_STUCK": "3"})  # fmt: skip
+    pool = ThreadPoolExecutor(1)
+    try:
+        assert requests.get(explainer.url + "/health/status", timeout=30).status_code == 200
+        freeze.touch()
+        stuck = pool.submit(requests.post, explainer.predict_url, json=ndarray([ROW]), timeout=120)
+        time.sleep(1)
+        assert requests.get(explainer.url + "/health/status", timeout=30).status_code == 200  # slow, not stuck
+        time.sleep(3)
+        started = time.monotonic()
+        status = requests.get(explainer.url + "/health/status", timeout=30)
+        took = time.monotonic() - started
+        assert status.status_code == 503 and "has not finished" in status.json()["status"]["info"], status.text
+        assert took < LIVENESS_DEADLINE, f"/health/status took {took:.2f} s"
+        assert requests.get(explainer.url + "/health/ping", timeout=LIVENESS_DEADLINE).status_code == 200
+        freeze.unlink()
+        assert stuck.result().status_code == 200
+        assert requests.get(explainer.url + "/health/status", timeout=30).status_code == 200
+    finally:
+        freeze.unlink(missing_ok=True)
+        pool.shutdown()
+        serving.Services(model, explainer).stop()
 
 
 # --- slow clients ------------------------------------------------------------------------------------

@@ -6,11 +6,17 @@ thread of its own and is waited for at most LOAN_LIVENESS_DEADLINE seconds (2). 
 makes /health/status answer 503 within that deadline (at once while that call still hangs), and
 /health/ping, which runs no model code, keeps answering: the manifests' liveness probe uses
 /health/status (the pod is restarted), the readiness probe /health/ping.
+
+The explainer's path calls the model, so a canned explanation would fail whenever the model does and
+restart the explainer for the model's fault. Its check is the explanation running now instead: one
+that has run longer than LOAN_EXPLANATION_STUCK seconds (60, the deployment's REST timeout: nobody
+waits for its answer any more) makes /health/status answer 503 at once.
 """
 
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -43,13 +49,32 @@ class _Call:
 
 class Liveness:
     """``check()`` runs ``probe()`` (one call in flight per worker, never more) and waits for it at most
-    ``deadline`` seconds: HTTP 503 when it hangs or fails, else how long it took."""
+    ``deadline`` seconds: HTTP 503 when it hangs or fails, else how long it took. With ``stuck_after``,
+    ``check()`` also fails when a call inside ``watch()`` has run longer than that."""
 
-    def __init__(self, probe, deadline=DEADLINE):
-        self.probe, self.deadline = probe, deadline
-        self.lock, self.call = threading.Lock(), None
+    def __init__(self, probe=None, deadline=DEADLINE, stuck_after=None):
+        self.probe, self.deadline, self.stuck_after = probe, deadline, stuck_after
+        self.lock, self.call, self.running = threading.Lock(), None, {}
+
+    @contextmanager
+    def watch(self):
+        key = object()
+        with self.lock:
+            self.running[key] = time.monotonic()
+        try:
+            yield
+        finally:
+            with self.lock:
+                del self.running[key]
 
     def check(self):
+        with self.lock:
+            oldest = min(self.running.values(), default=None)
+        if self.stuck_after is not None and oldest is not None and time.monotonic() - oldest > self.stuck_after:
+            raise bad_request(f"the call running now has not finished for {time.monotonic() - oldest:.1f} s "
+                              f"(limit {self.stuck_after:g} s)", status=503, reason="LOAN_HUNG")  # fmt: skip
+        if self.probe is None:
+            return {}
         with self.lock:
             if self.call is None:  # else join the call in flight: a hung path gets no second thread
                 self.call = _Call()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from loan_service import Admission, Guard, ModelClient, load_remote_explainer, verified
+from loan_service.liveness import Liveness, freeze_point
 
 ARTEFACTS = Path(os.environ.get("LOAN_ARTEFACTS", Path(__file__).resolve().parent / "artefacts"))
 MODEL_URL = os.environ.get("LOAN_MODEL_URL", "http://loanclassifier-default:8000/api/v1.0/predictions")
@@ -33,18 +34,20 @@ class Explainer:
         for name in ("explainer/meta.dill", "explainer/explainer.dill"):
             verified(self.artefacts, name)  # sha256 as exported, else a clear error
         self.explainer = load_remote_explainer(self.artefacts / "explainer", predictor=self.model.labels)
+        self.liveness = Liveness(stuck_after=float(os.environ.get("LOAN_EXPLANATION_STUCK", "60")))
 
     def predict(self, X, feature_names=None, meta=None):
         row = self.guard.rows(X)  # validated by the guard, before any sampling
-        with self.admission:  # one explanation at a time; 503 when too many wait
+        with self.admission, self.liveness.watch():  # one explanation at a time; 503 when too many wait
+            freeze_point()  # a fault only a test can arm (loan_service/liveness.py)
             probability = float(self.model.probabilities(row)[0, 1])  # the decision explained
             np.random.seed(self.seed)  # the same applicant always gets the same anchor
             explanation = json.loads(self.explainer.explain(row[0], threshold=self.threshold).to_json())
         self.guard.audit_explanation(row[0], explanation, probability)
         return explanation  # a dict: Seldon returns it as jsonData
 
-    def health_status(self):
-        return {**self.guard.health(), "model_url": self.model.url}
+    def health_status(self):  # /health/status, the liveness probe: 503 if an explanation is stuck
+        return {**self.guard.health(), **self.liveness.check(), "model_url": self.model.url}
 
     def init_metadata(self):
         return self.guard.seldon_metadata(self.artefacts)
