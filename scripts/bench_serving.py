@@ -345,9 +345,9 @@ def main() -> None:
         print("\n| goal (issue 18) | this run | goal | met |\n|---|---|---|---|")
         for name, value, sense, goal in goals:
             met = value <= goal if sense == "<=" else value >= goal
-            shown = f"{value:.0%}" if name.startswith("audit") else f"{value:.2f}x"
-            print(f"| {name} | {shown} | {sense} {goal:g}{'' if name.startswith('audit') else 'x'} | "
-                  f"{'yes' if met else 'no'} |")  # fmt: skip
+            percent = name.startswith("audit")
+            shown, target = (f"{value:.0%}", f"{goal:.0%}") if percent else (f"{value:.2f}x", f"{goal:g}x")
+            print(f"| {name} | {shown} | {sense} {target} | {'yes' if met else 'no'} |")
         if args.sweep:
             sweep(root, rows, logs)
     finally:
