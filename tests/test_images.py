@@ -4,9 +4,9 @@ A Dockerfile that forgets the loan_service package, or copies a file that is not
 that cannot start. These tests read each Dockerfile's WORKDIR, COPY, ENV and CMD, lay out a temporary
 directory exactly as they say (files its Dockerfile.dockerignore excludes left out; the artefacts, which
 the notebook generates, from a small export), and start the CMD there with seldon-core-microservice
-from .venv-serve on 127.0.0.1, with only the repository's pipeline/local on the path (not pipeline/),
-so the package must come from the layout. Then the model answers a prediction and the explainer an
-explanation, the explainer calling the model of the other layout.
+from .venv-serve on 127.0.0.1, with only the repository root on PYTHONPATH (for the loopback runner in
+pipeline/local; pipeline/ itself is not on it), so the package must come from the layout. Then the
+model answers a prediction and the explainer an explanation, calling the model of the other layout.
 """
 
 from __future__ import annotations

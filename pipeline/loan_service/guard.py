@@ -18,7 +18,7 @@ from .caller import CALLERS, caller_of
 from .errors import bad_request, error_response
 from .metrics import start_series
 from .records import Records
-from .validation import parse_json, rows_from_json, validate_rows
+from .validation import may_hold_booleans, parse_json, rows_from_json, validate_rows
 
 PREDICT_ROUTES = {"/api/v1.0/predictions", "/api/v0.1/predictions", "/predict"}
 UNSERVED_ROUTES = {"/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback", "/transform-input",
@@ -111,9 +111,9 @@ class Guard(Records):
             raise MethodNotAllowed(valid_methods=["POST"])
         if request.path not in PREDICT_ROUTES or request.method != "POST":
             return None  # Flask's routing answers 404/405; health and metadata need no body
-        message = _message()
+        message, text = _message()
         if self.metadata is not None:  # before Seldon decodes it and before any expensive work
-            g.loan_rows = self.check(rows_from_json(message))
+            g.loan_rows = self.check(rows_from_json(message, booleans=may_hold_booleans(text)))
         g.loan_caller = caller_of(request.headers, self.service)
         return None
 
@@ -134,17 +134,18 @@ class Guard(Records):
 
 
 def _message():
-    """The request's JSON message, parsed once: Seldon's get_request() reads the same cached result
+    """The request's JSON message and its text, parsed once: Seldon's get_request() reads the same cached result
     (``request.get_json``); only a form's ``json`` field does Seldon parse again."""
     if "json" in request.args:
         raise bad_request("send the request as the body, not as a json= query parameter")
     if request.content_type and "multipart/form-data" in request.content_type:
         raise bad_request("send JSON (application/json), not multipart/form-data")
     if request.mimetype == "application/x-www-form-urlencoded" and "json" in request.form:
-        return parse_json(request.form["json"], where="the json form field")
+        text = request.form["json"]
+        return parse_json(text, where="the json form field"), text
     if not request.is_json:
         raise bad_request(f"send JSON with Content-Type: application/json, not {request.mimetype or 'none'}")
-    return request.get_json()
+    return request.get_json(), request.get_data()  # the body read once by BodyAndMetrics, cached
 
 
 def _routes():

@@ -45,13 +45,16 @@ class Records:
                 "caller": caller}  # fmt: skip
         if caller != "applicant":  # perturbed samples: one line per request, not thousands
             return json.dumps({**head, "rows": len(rows), "approved": int(approved.sum())})
-        # One write of all the request's lines: one lock of the shared file, not one per row. The
-        # common fields are encoded once; each line adds its row, decision and probability.
+        # One write of all the request's lines: one lock of the shared file, not one per row. The JSON is
+        # encoded once for all rows and once for all probabilities, then cut into lines: 1,000 json.dumps
+        # calls took most of a batch's audit time.
         prefix = json.dumps(head)[:-1]
+        row_texts = json.dumps(rows.tolist())[2:-2].split("], [")
+        p_texts = json.dumps(probabilities[:, 1].tolist())[1:-1].split(", ")
+        decisions = np.where(approved, '"approved"', '"rejected"').tolist()
         return "\n".join(
-            f'{prefix}, "row": {json.dumps(row)}, "decision": "{"approved" if p > 0.5 else "rejected"}", '
-            f'"probability": {json.dumps(p)}}}'
-            for row, p in zip(rows.tolist(), probabilities[:, 1].tolist())
+            f'{prefix}, "row": [{row}], "decision": {decision}, "probability": {p}}}'
+            for row, decision, p in zip(row_texts, decisions, p_texts)
         )
 
     def audit_explanation(self, row, explanation, probability):
