@@ -99,8 +99,9 @@ def test_manifest_is_production_ready(path):
         assert image and tag and tag != "latest"
         assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
         assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
-        for probe in ("readinessProbe", "livenessProbe"):
-            assert container[probe]["httpGet"]["path"] == "/health/ping"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ping"
+        # liveness runs the prediction path (tests/test_resilience.py)
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/status"
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
