@@ -67,10 +67,12 @@ class Step:
 
 
 # gunicorn's threaded worker: idle keep-alive connections wait in its poller, not in a thread; the threads
-# are for requests in flight (a slow client holds one for at most LOAN_READ_TIMEOUT).
+# are for requests in flight (a slow client holds one for at most LOAN_READ_TIMEOUT): 8 per worker, so
+# 7 slow clients cannot fill one (tests/test_resilience.py).
 MODEL = Step("loanclassifier", "Model", "MODEL", 9000, 6000, workers=2, threads=8)
-# One worker: alibi's explainer runs one explanation at a time (Explainer.py); up to 8 wait their turn
-# (LOAN_MAX_EXPLANATIONS) and two threads stay free for health probes.
+# Two workers, so a killed one leaves the other answering; in each, alibi's explainer runs one
+# explanation at a time (Explainer.py), up to 8 wait their turn (LOAN_MAX_EXPLANATIONS) and two threads
+# stay free for health probes.
 EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=2, threads=10)
 STEPS_BY_NAME = {s.name: s for s in (MODEL, EXPLAINER)}
 
