@@ -176,10 +176,20 @@ def test_health_status_fails_within_the_deadline_when_predictions_hang(artefacts
         freeze.unlink()
         assert hung.result().status_code == 200  # the frozen request completes once the fault is cleared
         pool.shutdown()
-        assert requests.get(service.url + "/health/status", timeout=30).status_code == 200
+        assert healthy_again(service), "/health/status did not recover once the fault was cleared"
     finally:
         freeze.unlink(missing_ok=True)
         serving.stop_service(service)
+
+
+def healthy_again(service, timeout=30.0) -> bool:
+    """/health/status is 200 on every worker again (a worker's hung canned call, once released, must
+    finish before its next check passes: a few hundredths of a second, more on a busy machine)."""
+    deadline, ok = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and ok < 6:  # several in a row: both workers
+        ok = ok + 1 if requests.get(service.url + "/health/status", timeout=30).status_code == 200 else 0
+        time.sleep(0.05)
+    return ok >= 6
 
 
 def test_explainer_health_status_fails_when_an_explanation_is_stuck(artefacts, tmp_path):
@@ -205,7 +215,7 @@ def test_explainer_health_status_fails_when_an_explanation_is_stuck(artefacts, t
         assert requests.get(explainer.url + "/health/ping", timeout=LIVENESS_DEADLINE).status_code == 200
         freeze.unlink()
         assert stuck.result().status_code == 200
-        assert requests.get(explainer.url + "/health/status", timeout=30).status_code == 200
+        assert healthy_again(explainer), "/health/status did not recover once the fault was cleared"
     finally:
         freeze.unlink(missing_ok=True)
         pool.shutdown()
