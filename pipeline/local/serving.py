@@ -438,6 +438,8 @@ def _status(args) -> None:
     for step in (MODEL, EXPLAINER):
         service = running_service(step)
         print(f"{step.name}: " + (f"running, {service.predict_url}, pid {service.pid}" if service else "not running"))
+    pid = processes.recorded_pid(RUN_DIR, WATCHDOG)
+    print("watchdog: " + (f"running, pid {pid}" if pid and _alive(pid) else "not running"))
 
 
 def _export(args) -> None:
