@@ -24,9 +24,10 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
-from pipeline.local import prometheus, serving
+from pipeline.local import prometheus, rules, serving
 from tests.crd_schema import crd_schema, errors
 from tests.loopback import listening_addresses
+from tutorial import monitoring
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "pipeline" / "monitoring"
@@ -41,44 +42,65 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 # --- rules under promtool --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [prometheus.CLUSTER, prometheus.RuleSettings.demo(0.2)],
-    ids=["cluster", "demo"],
-)
-def test_rendered_rules_pass_promtool_check(tmp_path, settings):
-    rules = tmp_path / "loan-alerts.rules.yml"
-    rules.write_text(prometheus.render_rules(settings))
-    result = promtool("check", "rules", str(rules))
+def test_the_committed_rules_file_passes_promtool_check_as_it_is():
+    result = promtool("check", "rules", str(rules.RULES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 7 rules found" in result.stdout
-    assert "${" not in rules.read_text()
 
 
-def test_a_field_missing_from_the_settings_is_an_error(tmp_path, monkeypatch):
-    template = tmp_path / "rules.yml"
-    template.write_text(prometheus.RULES_TEMPLATE.read_text() + "\n# ${no_such_field}\n")
-    monkeypatch.setattr(prometheus, "RULES_TEMPLATE", template)
-    with pytest.raises(KeyError, match="no_such_field"):
-        prometheus.render_rules(prometheus.CLUSTER)
+def test_the_committed_rules_carry_the_cluster_settings():
+    assert rules.read_settings() == prometheus.CLUSTER == rules.RuleSettings(
+        baseline_gap=0.179, margin=0.05, window="1h", gap_for="15m", min_applications=200, ops_window="5m", ops_for="5m"
+    )
+    # Deriving with the file's own settings gives the file back: nothing is lost or rewritten.
+    assert rules.rules_with(prometheus.CLUSTER) == yaml.safe_load(rules.RULES.read_text())
+
+
+def test_the_demo_copy_replaces_every_cluster_value(tmp_path):
+    demo = prometheus.RuleSettings.demo(0.2)
+    text = prometheus.render_rules(demo)
+    for cluster_value in ("[1h]", "[5m]", "15m", "0.179", ">= 200", "over 1h"):
+        assert cluster_value not in text, cluster_value
+    (rules_file := tmp_path / "demo.rules.yml").write_text(text)
+    assert rules.read_settings(rules_file) == demo  # read back: the values are where the cluster's were
+    result = promtool("check", "rules", str(rules_file))
+    assert result.returncode == 0 and "SUCCESS: 7 rules found" in result.stdout, result.stdout + result.stderr
+    gap = next(r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if r.get("alert") == rules.GAP_ALERT)
+    assert "over 10s" in gap["annotations"]["summary"] and "the gap was 0.2 " in gap["annotations"]["description"]
+
+
+def test_a_rules_file_without_the_band_is_a_clear_error(tmp_path):
+    broken = tmp_path / "rules.yml"
+    broken.write_text(rules.RULES.read_text().replace("> 0.179 + 0.05", "> 0.229"))
+    with pytest.raises(ValueError, match="no band and guard"):
+        rules.read_settings(broken)
 
 
 def run_promtool_unit_tests(tmp_path: Path, settings: prometheus.RuleSettings) -> subprocess.CompletedProcess:
-    """`promtool test rules` on pipeline/monitoring/tests/*.test.yml, with the rules rendered beside them."""
+    """`promtool test rules` on pipeline/monitoring/tests/*.test.yml, with the rules derived with ``settings``
+    where the test files expect the committed ones (../loan-alerts.rules.yml)."""
+    (tmp_path / "tests").mkdir()
     for test_file in (MONITORING / "tests").glob("*.test.yml"):
-        shutil.copy(test_file, tmp_path)
+        shutil.copy(test_file, tmp_path / "tests")
     (tmp_path / "loan-alerts.rules.yml").write_text(prometheus.render_rules(settings))
-    return promtool("test", "rules", *sorted(p.name for p in tmp_path.glob("*.test.yml")), cwd=tmp_path)
+    tests = sorted(p.name for p in (tmp_path / "tests").glob("*.test.yml"))
+    return promtool("test", "rules", *tests, cwd=tmp_path / "tests")
 
 
-def test_promtool_unit_tests_show_each_alert_firing_and_quiet(tmp_path):
-    result = run_promtool_unit_tests(tmp_path, prometheus.CLUSTER)
+def test_promtool_unit_tests_show_each_alert_firing_and_quiet():
+    """On the committed files as they are: `promtool test rules pipeline/monitoring/tests/*.test.yml`."""
+    result = promtool("test", "rules", *map(str, sorted((MONITORING / "tests").glob("*.test.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
     text = (MONITORING / "tests" / "loan-alerts.test.yml").read_text()
     for alert in ("LoanApprovalGapWidened", "LoanServiceErrors", "LoanServiceSlow", "LoanServiceDown"):
         tested = yaml.safe_load(text)["tests"]
         checks = [c for t in tested for c in t.get("alert_rule_test", []) if c["alertname"] == alert]
         assert any(c["exp_alerts"] for c in checks) and any(not c["exp_alerts"] for c in checks), alert
+
+
+def test_promtool_unit_tests_pass_on_the_derived_copy_with_the_cluster_settings(tmp_path):
+    result = run_promtool_unit_tests(tmp_path, prometheus.CLUSTER)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -142,11 +164,13 @@ def test_the_validator_catches_mistakes(validators, name, mistake):
     assert errors(validator, manifest) == [] and errors(validator, broken) != []
 
 
-def test_prometheus_rule_is_the_template_with_the_cluster_settings():
-    """One source of truth: the committed PrometheusRule is the rules template rendered with CLUSTER
-    (`python -m pipeline.local.prometheus render-manifest` rewrites it)."""
+def test_prometheus_rule_is_up_to_date_with_the_rules_file(tmp_path):
+    """One source of truth: the committed PrometheusRule holds the groups of loan-alerts.rules.yml as
+    committed (`python -m pipeline.local.prometheus render-manifest` rewrites it)."""
     committed = yaml.safe_load(prometheus.PROMETHEUS_RULE.read_text())
-    assert committed == prometheus.prometheus_rule_manifest(prometheus.CLUSTER)
+    assert committed["spec"] == yaml.safe_load(rules.RULES.read_text())
+    assert committed == rules.prometheus_rule_manifest(prometheus.CLUSTER)
+    assert rules.write_prometheus_rule(tmp_path / "rule.yaml").read_text() == prometheus.PROMETHEUS_RULE.read_text()
     (gap,) = [r for r in committed["spec"]["groups"][0]["rules"] if r.get("alert") == "LoanApprovalGapWidened"]
     assert gap["for"] == "15m" and "[1h]" in committed["spec"]["groups"][0]["rules"][0]["expr"]
 
@@ -160,7 +184,7 @@ def test_pod_monitor_selects_both_deployments_on_their_metrics_port():
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == "metrics"  # the port name Seldon's operator gives the wrapper's metrics port
     job = [r for r in endpoint["relabelings"] if r.get("targetLabel") == "job"]
-    assert job and job[0]["replacement"] in prometheus.render_rules(prometheus.CLUSTER)
+    assert job and job[0]["replacement"] in rules.RULES.read_text()
 
 
 def dashboard_exprs() -> list[str]:
@@ -365,7 +389,7 @@ def test_stop_ends_prometheus_and_removes_its_data(tmp_path):
 def test_decisions_by_gender_counts_applicants_only(live):
     exporter, server = live
     exporter.rates = exporter.rates or dict(NORMAL)
-    table = prometheus.decisions_by_gender(server, at_least=1)
+    table = monitoring.decisions_by_gender(server, at_least=1)
     assert list(table.index) == ["Female", "Male"]
     assert list(table.columns) == ["applications", "approvals", "approval_rate"]
     # The stand-in's explainer samples (50 rejected women a tick) would push women's count far past men's.

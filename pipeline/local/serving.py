@@ -6,12 +6,14 @@ run in `.venv-serve` (seldon-core cannot share an environment with TensorFlow):
 - ``start_service`` / ``stop_service``: one wrapper under ``seldon-core-microservice`` on 127.0.0.1, in
   its own process group, with its own Prometheus multiprocess directory and audit log;
 - ``ensure_services``: reuse the services `make serve` started if they serve the same artefacts, else
-  start private ones on free ports; ``Services.stop()`` stops only what was started here;
+  start private ones on free ports, watched by a ``watchdog.Watchdog`` that restarts a service whose
+  health check stops answering; ``Services.stop()`` stops only what was started here;
 - ``approval_rates``: decisions and approval rate per gender from the model's Prometheus metrics.
 
-Artefacts (export, manifests) live in ``pipeline.local.artefacts``. Command line (the Makefile's
-`serve`, `stop`): ``python -m pipeline.local.serving start|stop|status|export``; the ports and log paths
-of `make serve` are recorded in ``.run/<step>.json``, which everything reads.
+Artefacts (export, manifests) live in ``pipeline.local.artefacts``; processes (groups, readiness, stop,
+``.run/`` state files) in ``pipeline.local.processes``. Command line (the Makefile's `serve`, `stop`):
+``python -m pipeline.local.serving start|stop|status|export``; the ports and log paths of `make serve`
+are recorded in ``.run/<step>.json``, which everything reads, and its watchdog in ``.run/watchdog.json``.
 """
 
 from __future__ import annotations
@@ -22,29 +24,49 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline.local import processes
 from pipeline.local.artefacts import (  # noqa: F401 (the notebook's one import for section 4)
     CLASS_NAMES,
     artefacts_digest,
     build_serving_artefacts,
     export_artefacts,
 )
+from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, free_port  # noqa: F401 (used by tests, bench)
+from pipeline.local.watchdog import Watchdog
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
-RUN_DIR = REPO / ".run"  # pid files, state, logs and audit logs of the services `make serve` started
-LOOPBACK = "127.0.0.1"
-# The explainer's proof to the model (loan_service.caller): one random token for every service this
-# process starts, so an explainer started here is believed by a model started here.
-CALLER_TOKEN = os.environ.get("LOAN_CALLER_TOKEN") or secrets.token_hex(16)
+
+
+def _caller_token() -> str:
+    """The explainer's proof to the model (loan_service.caller), the local stand-in for the cluster's Secret:
+    LOAN_CALLER_TOKEN, else one random token kept in .run/caller-token (owner-only), so every service started
+    on this machine (`make serve`, its watchdog, the notebook, the tests) believes the same explainer."""
+    if os.environ.get("LOAN_CALLER_TOKEN"):
+        return os.environ["LOAN_CALLER_TOKEN"]
+    path = RUN_DIR / "caller-token"
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        fd, tmp = tempfile.mkstemp(dir=RUN_DIR)  # mode 0600; linked into place whole, so never read half-written
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(16))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+CALLER_TOKEN = _caller_token()
+_alive = processes.alive  # tests and scripts ask whether a worker's pid still runs
 
 
 @dataclass(frozen=True)
@@ -74,7 +96,8 @@ MODEL = Step("loanclassifier", "Model", "MODEL", 9000, 6000, workers=2, threads=
 # explanation at a time (Explainer.py), up to 8 wait their turn (LOAN_MAX_EXPLANATIONS) and two threads
 # stay free for health probes.
 EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=2, threads=10)
-STEPS_BY_NAME = {s.name: s for s in (MODEL, EXPLAINER)}
+SERVED = (MODEL, EXPLAINER)  # in start order: the explainer calls the model
+STEPS_BY_NAME = {s.name: s for s in SERVED}
 
 
 @dataclass
@@ -88,6 +111,10 @@ class Service:
     audit_log: str = ""  # one JSON line per decision or explanation (pandas.read_json(lines=True))
     metrics_dir: str = ""  # prometheus_client's multiprocess files
     started_here: bool = field(default=True, compare=False)
+    # How it was started (start_service's arguments, JSON), so that the watchdog restarts it alike;
+    # ``env`` stays in memory only (it may hold a secret) and is not recorded in .run/.
+    spec: dict = field(default_factory=dict, compare=False)
+    env: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -119,22 +146,6 @@ class Service:
             return response.json().get("jsonData") if response.ok else None
         except (requests.RequestException, ValueError):
             return None
-
-
-def free_port(preferred: int | None = None) -> int:
-    """``preferred`` if nothing listens there on loopback, else a port the kernel hands out.
-
-    SO_REUSEADDR as gunicorn binds: connections of a stopped service lingering in TIME_WAIT do not make
-    the documented port look taken."""
-    for port in ([preferred] if preferred else []) + [0]:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((LOOPBACK, port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RuntimeError("no free port")
 
 
 def start_service(
@@ -187,17 +198,11 @@ def start_service(
     ]  # fmt: skip
     if n_jobs is not None:  # the forest's, a Seldon parameter of Model
         command += ["--parameters", json.dumps([{"name": "n_jobs", "value": str(n_jobs), "type": "INT"}])]
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=step.directory,
-            env=environment,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    service = Service(step.name, process.pid, port, metrics_port, str(artefacts), str(log), str(audit_log), metrics_dir)
+    process = processes.start(command, log, cwd=step.directory, env=environment)
+    spec = dict(artefacts=str(artefacts), port=port, metrics_port=metrics_port, model_url=model_url, log=str(log),
+                audit_log=str(audit_log), workers=workers, threads=threads, n_jobs=n_jobs)  # fmt: skip
+    service = Service(step.name, process.pid, port, metrics_port, str(artefacts), str(log), str(audit_log), metrics_dir,
+                      spec=spec, env=dict(env or {}))  # fmt: skip
     if wait:
         try:
             wait_ready(service, wait, process)
@@ -209,52 +214,23 @@ def start_service(
 
 def wait_ready(service: Service, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
     """Poll the health endpoint until a worker has loaded its artefacts, or fail with the log's tail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.healthy(timeout=2.0) is not None:
-            return
-        if process is not None and process.poll() is not None:
-            break
-        time.sleep(0.2)
-    tail = Path(service.log).read_text(errors="replace")[-3000:] if Path(service.log).exists() else ""
-    raise RuntimeError(f"{service.name} did not become ready on port {service.port}; log {service.log}:\n{tail}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that has exited: reaped now
-            return False
-    except ChildProcessError:
-        pass  # not our child (started by `make serve`): init reaps it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    what = f"{service.name} on port {service.port}"
+    processes.wait_until(lambda: service.healthy(timeout=2.0) is not None, timeout, process, what, service.log)
 
 
 def stop_service(service: Service, timeout: float = 15.0) -> None:
     """SIGTERM to the service's process group (gunicorn shuts down gracefully), SIGKILL if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(service.pid, sig)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(service.pid) and not _group_alive(service.pid):
-                if service.metrics_dir:
-                    shutil.rmtree(service.metrics_dir, ignore_errors=True)
-                return
-            time.sleep(0.1)
+    processes.stop_group(service.pid, timeout)
+    if not processes.group_alive(service.pid) and service.metrics_dir:
+        shutil.rmtree(service.metrics_dir, ignore_errors=True)
+
+
+def restart_service(service: Service, wait: float = 120.0) -> Service:
+    """Stop ``service``'s group and start it again as it was started (same ports), updating ``service``."""
+    stop_service(service)
+    fresh = start_service(STEPS_BY_NAME[service.name], **service.spec, env=service.env or None, wait=wait)
+    service.pid, service.metrics_dir = fresh.pid, fresh.metrics_dir
+    return service
 
 
 @dataclass
@@ -263,12 +239,15 @@ class Services:
 
     model: Service
     explainer: Service
+    watchdog: Watchdog | None = None  # restarts the started ones when their health checks fail
 
     @property
     def started(self) -> list[Service]:
         return [s for s in (self.model, self.explainer) if s.started_here]
 
     def stop(self) -> None:
+        if self.watchdog is not None:  # first: it would restart what is stopped next
+            self.watchdog.stop()
         for service in reversed(self.started):
             stop_service(service)
             service.started_here = False
@@ -276,11 +255,19 @@ class Services:
 
 def running_service(step: Step) -> Service | None:
     """The service of ``step`` recorded under .run/ by `make serve`, if it is alive and answers."""
-    state = RUN_DIR / f"{step.name}.json"
-    if not state.exists():
-        return None
-    service = Service(**{**json.loads(state.read_text()), "started_here": False})
-    return service if _alive(service.pid) and service.healthy() is not None else None
+    service = recorded_service(step)
+    return service if service is not None and _alive(service.pid) and service.healthy() is not None else None
+
+
+def recorded_service(step: Step) -> Service | None:
+    """The service of ``step`` as `make serve` recorded it in .run/ (running or not)."""
+    state = processes.recorded(RUN_DIR, step.name)
+    return None if state is None else Service(**{**state, "started_here": False})
+
+
+def record_service(service: Service) -> None:
+    state = {k: v for k, v in asdict(service).items() if k not in ("env", "started_here")}
+    processes.record(RUN_DIR, service.name, service.pid, state)
 
 
 @dataclass
@@ -348,7 +335,8 @@ def ensure_services(artefacts_root: Path | str | None = None) -> Services:
             if model.started_here:
                 stop_service(model)
             raise
-    services = Services(model, explainer)
+    started = [s for s in (model, explainer) if s.started_here]
+    services = Services(model, explainer, Watchdog(started, restart_service).start() if started else None)
     atexit.register(services.stop)
     return services
 
@@ -419,6 +407,9 @@ def approval_rates(metrics_text: str):
 # --- command line ----------------------------------------------------------------------------------
 
 
+WATCHDOG = "watchdog"  # .run/watchdog.json: the supervisor process of `make serve`
+
+
 def _start_all(args) -> None:
     RUN_DIR.mkdir(exist_ok=True)
     running = [s for s in (running_service(MODEL), running_service(EXPLAINER)) if s]
@@ -426,6 +417,7 @@ def _start_all(args) -> None:
         print("Already running (make stop, then make serve, to restart them):")
         for s in running:
             print(f"{s.name}: {s.predict_url}  metrics {s.metrics_url}  pid {s.pid}")
+        _start_watchdog(running)
         return
     _stop_all(args)  # half a pair (one crashed): start both afresh
     root = Path(args.artefacts) if args.artefacts else None
@@ -434,37 +426,48 @@ def _start_all(args) -> None:
         print("No artefacts yet (make run writes them): training the served model and its explainer...")
         export_artefacts(*build_serving_artefacts(), root=root)
     model = start_service(MODEL, dirs[MODEL.name])
-    _record(model)
+    record_service(model)
     explainer = start_service(EXPLAINER, dirs[EXPLAINER.name], model_url=model.predict_url)
-    _record(explainer)
+    record_service(explainer)
     for s in (model, explainer):
         step = STEPS_BY_NAME[s.name]
         moved = "" if (s.port, s.metrics_port) == (step.port, step.metrics_port) else "  (documented ports taken)"
         print(f"{s.name}: {s.predict_url}  metrics {s.metrics_url}  pid {s.pid}  audit {s.audit_log}{moved}")
+    _start_watchdog([model, explainer])
 
 
-def _record(service: Service) -> None:
-    (RUN_DIR / f"{service.name}.pid").write_text(f"{service.pid}\n")
-    (RUN_DIR / f"{service.name}.json").write_text(json.dumps(asdict(service), indent=2) + "\n")
+def _start_watchdog(services: list[Service]) -> None:
+    """The watchdog process of `make serve` (unless one runs), with the services' own environment."""
+    pid = processes.recorded_pid(RUN_DIR, WATCHDOG)
+    if pid and _alive(pid):
+        return
+    env = {**os.environ, "PYTHONPATH": str(REPO), **{k: v for s in services for k, v in s.env.items()}}
+    log = RUN_DIR / f"{WATCHDOG}.log"
+    process = processes.start([sys.executable, "-m", "pipeline.local.watchdog", str(RUN_DIR)], log, cwd=REPO, env=env)
+    processes.record(RUN_DIR, WATCHDOG, process.pid, {"pid": process.pid, "log": str(log)})
+    print(f"watchdog: pid {process.pid}, restarts a service whose health checks fail (log {log})")
 
 
 def _stop_all(args) -> None:
+    pid = processes.recorded_pid(RUN_DIR, WATCHDOG)
+    if pid and _alive(pid):  # first: it would restart the services stopped next
+        processes.stop_group(pid)
+        print(f"stopped the watchdog (pid {pid})")
+    processes.forget(RUN_DIR, WATCHDOG)
     for step in (EXPLAINER, MODEL):
-        pid_file, state = RUN_DIR / f"{step.name}.pid", RUN_DIR / f"{step.name}.json"
-        if pid_file.exists():
-            pid = int(pid_file.read_text())
-            metrics_dir = json.loads(state.read_text()).get("metrics_dir", "") if state.exists() else ""
-            if _alive(pid):
-                stop_service(Service(step.name, pid, 0, 0, "", "", metrics_dir=metrics_dir))
-                print(f"stopped {step.name} (pid {pid})")
-            pid_file.unlink()
-        state.unlink(missing_ok=True)
+        pid, state = processes.recorded_pid(RUN_DIR, step.name), processes.recorded(RUN_DIR, step.name) or {}
+        if pid and _alive(pid):
+            stop_service(Service(step.name, pid, 0, 0, "", "", metrics_dir=state.get("metrics_dir", "")))
+            print(f"stopped {step.name} (pid {pid})")
+        processes.forget(RUN_DIR, step.name)
 
 
 def _status(args) -> None:
     for step in (MODEL, EXPLAINER):
         service = running_service(step)
         print(f"{step.name}: " + (f"running, {service.predict_url}, pid {service.pid}" if service else "not running"))
+    pid = processes.recorded_pid(RUN_DIR, WATCHDOG)
+    print("watchdog: " + (f"running, pid {pid}" if pid and _alive(pid) else "not running"))
 
 
 def _export(args) -> None:
