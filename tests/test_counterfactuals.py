@@ -100,6 +100,25 @@ def test_batch_pairs_each_woman_with_the_closest_man_once():
     assert batch.equals(matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1))
 
 
+def test_batch_keeps_its_pairs_when_one_applicant_leaves_the_candidates():
+    """Another CPU moves the network's P(approved) a little: an applicant it no longer rejects leaves the
+    candidates, and only the pairs that involved them change."""
+    rng = np.random.default_rng(0)
+    proba = rng.random(2_000)
+    gender = np.where(rng.random(2_000) < 0.4, "Female", "Male")
+    batch = matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1)
+    eligible = np.ones(2_000, dtype=bool)
+    eligible[batch["row"][2]] = False  # the second pair's woman
+    other = matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, seed=1, eligible=eligible)
+    assert batch["row"][2] not in set(other["row"])
+    def pairs(b):
+        return set(b.groupby("pair")["row"].apply(tuple))
+    kept = pairs(batch) & pairs(other)
+    assert len(kept) >= 8 and len(pairs(batch) - kept) <= 2, (batch, other)  # her pair, at most one more
+    with pytest.raises(ValueError, match="eligible women"):
+        matched_near_threshold(proba, gender, n=10, low=0.2, high=0.5, eligible=np.zeros(2_000, dtype=bool))
+
+
 def test_batch_outcomes_count_changes_and_distance(sample, preprocessor):
     layout = encoded_layout(sample.category_map)
     X = sample.X[:4]
@@ -117,12 +136,15 @@ def test_batch_outcomes_count_changes_and_distance(sample, preprocessor):
     approved = {0: 0.7, 2: 0.4, 3: 0.6}  # P(approved) of each counterfactual
 
     def predict(encoded_rows):
+        if len(encoded_rows) == 4:  # the applicants themselves, before
+            return np.array([0.31, 0.32, 0.33, 0.34])
         row = next(r for r, (codes, _) in found.items()
                    if codes is not None and np.allclose(preprocessor.transform(codes), encoded_rows))
         return np.array([approved[row]])
 
     outcomes = batch_outcomes(batch, found, X, preprocessor, layout, predict)
     assert list(outcomes["approved"]) == [True, False, False, True]
+    assert list(outcomes["P before"]) == [0.31, 0.32, 0.33, 0.34]  # the searched model's, not the batch's
     assert outcomes.loc[0, "changes"] == 2 and outcomes.loc[0, "changed"] == "workclass, hours-per-week"
     assert outcomes.loc[3, "changes"] == 0 and np.isnan(outcomes.loc[2, "changes"])
     summary = summarise_by_gender(outcomes)
@@ -146,7 +168,8 @@ def outcomes_of(changes_women, changes_men):
 def test_batch_text_says_what_the_batch_shows():
     more = describe_batch(outcomes_of([3, 4, 2, np.nan, 5, 5, 5, 5, 5], [2, 2, 2, 1, 1, 1, 1, 1, 1]), 0.2, 0.5)
     assert "for 8 of 9 women and 9 of 9 men" in more and "more changes in 7, as many in 1 and fewer in 0" in more
-    assert more.endswith("asks more changes of women than of men.")
+    assert "median P(approved): 0.30 for the women, 0.30 for the men" in more
+    assert more.endswith("the network asks more changes of women than of men.")
     assert compare_pairs(outcomes_of([3] * 7, [2] * 7))["sign test p"] == pytest.approx(2 / 2 ** 7)
     fewer = describe_batch(outcomes_of([1] * 6, [2] * 6), 0.2, 0.5)
     assert fewer.endswith("asks fewer changes of women than of men.")
