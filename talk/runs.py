@@ -8,8 +8,9 @@ speed (traffic sent to the services for a fixed time): their words may differ (a
 counterfactual) and their numbers get a wider tolerance; the story's claims there are checked by the
 notebook's own assert cells. Cells tagged ``varies-by-load`` print what the machine's speed decides (how many
 requests the monitoring demo sent in its seconds, which applicant was the last one sent): only that they
-printed something is compared; their assert cells check the rest. The counterfactual batch is tagged so too:
-on a loaded machine one search in ten came out differently (thread timing in TensorFlow's graph mode).
+printed something is compared; their assert cells check the rest. The counterfactual batch is not: alibi's
+update step, whose op order TensorFlow left to the machine's load, is ordered (``ordered_fista_step``), so
+the batch prints the same on a loaded machine as on an idle one.
 """
 
 from __future__ import annotations

@@ -224,5 +224,128 @@ def check_counterfactual_search():
     print(f"counterfactual found for row {row}: {changed_features(data.X[row], cf)}")
 
 
+def test_fista_step_takes_momentum_from_the_previous_counterfactual():
+    run_in_graph_mode(__file__, "check_fista_order", "FISTA order kept")
+
+
+def small_explainer(n: int = 6, ordered: bool = True):
+    """A CounterfactualProto on a tiny Keras model of ``n`` numeric inputs, in the default graph."""
+    import tensorflow as tf
+    from alibi.explainers import CounterfactualProto
+
+    from tutorial.counterfactuals import ordered_fista_step
+
+    model = tf.keras.Sequential([tf.keras.layers.Input(shape=(n,)), tf.keras.layers.Dense(2, activation="softmax")])
+    explainer = CounterfactualProto(model, shape=(1, n), feature_range=(-10.0, 10.0), use_kdtree=True, beta=0.1)
+    if ordered:
+        ordered_fista_step(explainer)
+    return explainer
+
+
+def fista_steps(explainer, attempts: int = 50):
+    """Run alibi's update ``attempts`` times from random states; yield (adv, adv_s) got and expected.
+
+    Expected (FISTA): adv = shrink(adv_s) towards the original, adv_s = adv + z (adv - previous adv)."""
+    n, beta = explainer.shape[1], explainer.beta
+    sess = explainer.sess
+    rng = np.random.default_rng(0)
+    for attempt in range(attempts):
+        orig, adv, adv_s = (rng.normal(size=(1, n)).astype(np.float32) for _ in range(3))
+        sess.run(explainer.init)
+        sess.run(explainer.setup, feed_dict={
+            explainer.assign_orig: orig, explainer.assign_target: np.array([[0.0, 1.0]]),
+            explainer.assign_const: np.ones(1), explainer.assign_adv: adv, explainer.assign_adv_s: adv_s,
+            explainer.assign_target_proto: orig})
+        step = 1.0 + attempt % 7
+        sess.run(explainer.global_step.assign(step))
+        sess.run([explainer.adv_updater, explainer.adv_updater_s, explainer.delta, explainer.delta_s])
+        diff = adv_s - orig
+        new = np.where(diff > beta, adv_s - beta, np.where(diff < -beta, adv_s + beta, orig))
+        yield sess.run([explainer.adv, explainer.adv_s]), (new, new + step / (step + 3) * (new - adv))
+
+
+def fista_step_is_right(got, expected) -> bool:
+    return all(np.allclose(g, e, atol=1e-5) for g, e in zip(got, expected))
+
+
+def check_fista_order():
+    """With ordered_fista_step, alibi's update gives FISTA's result every time."""
+    explainer = small_explainer()
+    for attempt, (got, expected) in enumerate(fista_steps(explainer)):
+        assert fista_step_is_right(got, expected), (attempt, got, expected)
+    print("FISTA order kept")
+
+
+def check_fista_order_reversed():
+    """The wrong order on purpose (the momentum reads adv after its update): the check must fail."""
+    import tensorflow as tf
+
+    explainer = small_explainer(ordered=False)
+    with tf.control_dependencies([explainer.adv_updater]):
+        late = explainer.assign_adv + explainer.zt * (explainer.assign_adv - explainer.adv.read_value())
+        explainer.adv_updater_s = explainer.adv_s.assign(late)
+    wrong = sum(not fista_step_is_right(*step) for step in fista_steps(explainer))
+    assert wrong == 0, f"{wrong} of 50 updates lost the momentum"
+
+
+def check_fista_order_as_shipped():
+    """alibi 0.9.4 unchanged: prints how many of 200 updates lost the momentum (varies with the load)."""
+    explainer = small_explainer(ordered=False)
+    wrong = sum(not fista_step_is_right(*step) for step in fista_steps(explainer, 200))
+    print(f"as shipped: {wrong} of 200 updates lost the momentum")
+
+
+def test_one_search_gives_the_same_answer_while_the_cpu_is_busy():
+    run_in_graph_mode(__file__, "check_search_under_load", "same search under load")
+
+
+def check_search_under_load():
+    """One applicant searched twice in one process, the second time while busy loops load every core:
+    alibi's final counterfactual state (adv, adv_s) is the same to the bit."""
+    import subprocess
+    import sys
+
+    from alibi.explainers import CounterfactualProto
+
+    from tutorial.counterfactuals import FIT_KWARGS, category_positions, isolated_copy, ordered_fista_step
+    from tutorial.models import build_keras_model, set_seeds
+
+    set_seeds(0)
+    data = load_adult("train", n_rows=1_000, seed=0)
+    pre = build_preprocessor(data.category_map).fit(data.X)
+    layout = encoded_layout(data.category_map)
+    encoded = pre.transform(data.X)
+    model = build_keras_model(layout.n_columns, seed=0)
+    model.fit(encoded, data.y, epochs=3, batch_size=64, verbose=0)
+    proba = model.predict(encoded)[:, 1]
+    np.random.seed(0)
+    positions = category_positions(model, encoded, layout)
+    row = int(np.flatnonzero((proba >= 0.2) & (proba < 0.5))[0])
+    x = encoded[row:row + 1]
+
+    def search():
+        with isolated_copy(model) as copy:
+            explainer = CounterfactualProto(
+                copy, shape=x.shape, cat_vars=layout.cat_vars, ohe=True,
+                feature_range=counterfactual_ranges(x, layout, positions, encoded, fixed=FIXED, only_up=["age"]),
+                use_kdtree=True, theta=10.0, beta=0.01, kappa=0.1, c_init=1.0, c_steps=1, max_iterations=150)
+            ordered_fista_step(explainer)
+            np.random.seed(0)
+            explainer.fit(encoded, **FIT_KWARGS)
+            explainer.explain(x)
+            return np.concatenate([explainer.sess.run(v).ravel() for v in (explainer.adv, explainer.adv_s)])
+
+    idle = search()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        busy = search()
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert np.array_equal(idle, busy), np.abs(idle - busy).max()
+    print("same search under load")
+
+
 if __name__ == "__main__":
     main(globals())
