@@ -183,6 +183,33 @@ def test_batch_text_says_what_the_batch_shows():
     assert "The man (applicant 1, P = 0.30) gets no counterfactual" in example
 
 
+def run_of(accuracy: str, batch: str):
+    """A two-cell run: the network's accuracy (varies by machine) and a batch result (follows the network)."""
+    import nbformat
+
+    from talk.runs import NETWORK_TAG, VARIES_TAG
+
+    nb = nbformat.v4.new_notebook()
+    for i, (text, tags) in enumerate([(accuracy, [VARIES_TAG]), (batch, [VARIES_TAG, NETWORK_TAG])]):
+        cell = nbformat.v4.new_code_cell("print()", id=f"c-{i}", metadata={"tags": tags})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+        nb.cells.append(cell)
+    return nb
+
+
+def test_batch_cells_are_compared_strictly_when_the_network_is_the_committed_one():
+    from talk.runs import compare_runs
+
+    committed = run_of("accuracy 0.870\n", "found for 9 of 10 women\n")
+    assert compare_runs(committed, run_of("accuracy 0.870\n", "found for 9 of 10 women\n")) == []
+    # same network, another batch: the batch changed on one machine kind (load, or stale outputs)
+    assert compare_runs(committed, run_of("accuracy 0.870\n", "found for 8 of 10 women\n"))
+    # another CPU's network (ONEDNN_MAX_CPU_ISA=AVX2 trains 0.868): another batch is expected...
+    assert compare_runs(committed, run_of("accuracy 0.868\n", "found for 8 of 10 women\n")) == []
+    # ...but it must still print one
+    assert compare_runs(committed, run_of("accuracy 0.868\n", ""))
+
+
 def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():
     run_in_graph_mode(__file__, "check_counterfactual_search", "counterfactual found")
 
