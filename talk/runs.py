@@ -8,8 +8,13 @@ speed (traffic sent to the services for a fixed time): their words may differ (a
 counterfactual) and their numbers get a wider tolerance; the story's claims there are checked by the
 notebook's own assert cells. Cells tagged ``varies-by-load`` print what the machine's speed decides (how many
 requests the monitoring demo sent in its seconds, which applicant was the last one sent): only that they
-printed something is compared; their assert cells check the rest. The counterfactual batch is tagged so too:
-on a loaded machine one search in ten came out differently (thread timing in TensorFlow's graph mode).
+printed something is compared; their assert cells check the rest. The counterfactual batch is not: alibi's
+update step, whose op order TensorFlow left to the machine's load, is ordered (``ordered_fista_step``), so
+the batch prints the same on a loaded machine as on an idle one. Its cells are tagged ``varies-with-network``:
+what a search on the Keras network finds (how many counterfactuals, which changes) follows that network, which
+another CPU trains a little differently (measured with ONEDNN_MAX_CPU_ISA=AVX2: other counts, other
+changes). When the run's network is the committed one (every other ``varies-by-machine`` cell printed the
+committed text), they are compared as strictly as stable cells; otherwise only for printing something.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "explainability-and-bias.ipynb"
 VARIES_TAG = "varies-by-machine"
 LOAD_TAG = "varies-by-load"
+NETWORK_TAG = "varies-with-network"
 # What legitimately changes between runs: durations, loopback ports, process ids, memory addresses.
 VOLATILE = re.compile(
     r"(127\.0\.0\.1:\d+|\d+(\.\d+)?\s*(s|ms|seconds)\b|port \d+|pid \d+|0x[0-9a-f]+|\d+:\d\d:\d\d"
@@ -98,19 +104,31 @@ def _ids(nb) -> list[str]:
     return [c.id for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
 
 
+def _same_network(committed, ran: dict) -> bool:
+    """Whether the run trained the committed network: every ``varies-by-machine`` cell that is neither a
+    search result nor timed printed the committed text."""
+    def fingerprint(cell) -> bool:
+        tags = cell.metadata.get("tags", [])
+        return VARIES_TAG in tags and NETWORK_TAG not in tags and LOAD_TAG not in tags
+    return all(cell_texts(cell) == cell_texts(ran[cell.id]) for cell in committed.cells
+               if cell.cell_type == "code" and cell.id in ran and fingerprint(cell))
+
+
 def compare_runs(committed, run) -> list[str]:
     """What differs between the committed notebook and a run, beyond the tolerances; [] if nothing."""
     problems = []
     ran = {cell.id: cell for cell in run.cells}
     if _ids(committed) != _ids(run):
         problems.append("the cells differ: the committed notebook is not the executed notebook")
+    same_network = _same_network(committed, ran)
     for cell in committed.cells:
         if cell.cell_type != "code" or cell.id not in ran:
             continue
-        varies = VARIES_TAG in cell.metadata.get("tags", [])
+        tags = cell.metadata.get("tags", [])
+        varies = VARIES_TAG in tags and not (NETWORK_TAG in tags and same_network)
         rel, absolute = TOLERANCE_VARIES if varies else TOLERANCE
         old, new = cell_texts(cell), cell_texts(ran[cell.id])
-        if LOAD_TAG in cell.metadata.get("tags", []):
+        if LOAD_TAG in tags or (NETWORK_TAG in tags and not same_network):
             if bool(old) != bool(new):
                 problems.append(f"{cell.id}: {len(old)} text outputs committed, {len(new)} in the run")
             continue

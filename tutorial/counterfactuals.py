@@ -43,6 +43,22 @@ def isolated_copy(model):
     session.close()
 
 
+def ordered_fista_step(explainer) -> None:
+    """Make alibi's FISTA step independent of TensorFlow's op order (alibi 0.9.4, TF1 graph mode).
+
+    One ``session.run`` of ``CounterfactualProto`` assigns the new ``adv`` and reads the old one for the
+    momentum of ``adv_s`` (``adv_s = adv_new + z (adv_new - adv_old)``), with nothing ordering the read and
+    the assignment. TensorFlow's executor orders ready ops by their *measured* cost (it runs cheap ops inline
+    and queues expensive ones), so the machine's load decides whether the momentum is kept or lost, and two
+    runs of one search can end differently. Here the assignment of ``adv`` waits for the momentum's value,
+    which gives FISTA's order (momentum from the previous ``adv``) on every run.
+    """
+    import tensorflow as tf
+
+    with explainer.sess.graph.as_default(), tf.control_dependencies([explainer.assign_adv_s.op]):
+        explainer.adv_updater = explainer.adv.assign(explainer.assign_adv)
+
+
 def category_positions(predictor, X_train_encoded: np.ndarray,
                        layout: EncodedLayout) -> dict[int, np.ndarray]:
     """alibi's position of every category on its feature's number line, keyed by encoded feature index."""
@@ -127,16 +143,23 @@ def changed_features(x_codes: np.ndarray, cf_codes: np.ndarray) -> list[str]:
 
 
 def matched_near_threshold(proba: np.ndarray, gender, n: int, low: float = 0.2, high: float = 0.5,
-                           seed: int = 0) -> pd.DataFrame:
+                           seed: int = 0, eligible=None) -> pd.DataFrame:
     """A batch of rejected applicants near the threshold, women and men at the same starting point.
 
-    ``n`` women are drawn at random among those with ``low`` <= P(approved) < ``high``; each is paired
-    with the man in that band whose P(approved) is closest (each man used once). One row per applicant:
+    ``n`` women are drawn at random among the ``eligible`` ones (default: all) with ``low`` <= ``proba`` <
+    ``high``; each is paired with the eligible man in that band whose ``proba`` is closest (each man used
+    once, ties to the lower row). The draw walks one seeded permutation of all rows, so an applicant who
+    joins or leaves the candidates changes the batch only where they stand. One row per applicant:
     ``row`` (position in ``proba``), ``gender``, ``pair`` and ``P(approved)``, woman then man of each pair.
     """
     proba, gender = np.asarray(proba), np.asarray(gender).astype(str)
     band = (proba >= low) & (proba < high)
-    women = np.random.default_rng(seed).choice(np.flatnonzero(band & (gender == "Female")), size=n, replace=False)
+    if eligible is not None:
+        band &= np.asarray(eligible, dtype=bool)
+    order = np.random.default_rng(seed).permutation(len(proba))
+    women = order[(band & (gender == "Female"))[order]][:n]
+    if len(women) < n:
+        raise ValueError(f"only {len(women)} eligible women in the band, {n} asked")
     men = list(np.flatnonzero(band & (gender == "Male")))
     rows = []
     for pair, woman in enumerate(women):
@@ -161,16 +184,18 @@ def change_distance(x_encoded: np.ndarray, cf_encoded: np.ndarray, layout: Encod
 
 def batch_outcomes(batch: pd.DataFrame, found: dict, X_codes: np.ndarray, preprocessor, layout: EncodedLayout,
                    predict_approved) -> pd.DataFrame:
-    """One row per searched applicant: whether the readable (rounded) counterfactual is approved, how
-    many features and how far it changed, and the search time.
+    """One row per searched applicant: the searched model's P(approved) before and after, whether the
+    readable (rounded) counterfactual is approved, how many features and how far it changed, and the
+    search time.
 
-    ``found`` maps a row to (counterfactual codes or None, seconds); ``predict_approved`` gives
-    P(approved) for encoded rows.
+    ``found`` maps a row to (counterfactual codes or None, seconds); ``predict_approved`` gives the
+    searched model's P(approved) for encoded rows (the batch's own ``P(approved)`` may be another model's).
     """
+    p_before = np.ravel(predict_approved(preprocessor.transform(X_codes[batch["row"].to_numpy()])))
     records = []
-    for row, gender, pair, p_before in batch[["row", "gender", "pair", "P(approved)"]].itertuples(index=False):
+    for (row, gender, pair), before in zip(batch[["row", "gender", "pair"]].itertuples(index=False), p_before):
         cf_codes, seconds = found[row]
-        record = {"row": row, "gender": gender, "pair": pair, "P before": p_before, "P after": np.nan,
+        record = {"row": row, "gender": gender, "pair": pair, "P before": float(before), "P after": np.nan,
                   "approved": False, "changes": np.nan, "distance": np.nan, "changed": "", "seconds": seconds}
         if cf_codes is not None:
             cf_encoded = preprocessor.transform(cf_codes)
@@ -227,9 +252,10 @@ def describe_example(outcomes: pd.DataFrame, pair: int = 0) -> str:
 
 
 def describe_batch(outcomes: pd.DataFrame, low: float, high: float, alpha: float = 0.05) -> str:
-    """The batch's result in words: share found, median changes and distance per gender, the paired count,
-    and which way the batch points if the sign test over the pairs says so at level ``alpha`` (or that it
-    does not)."""
+    """The batch's result in words: how it was drawn (band and pairs on the forest's P(approved), the
+    network's median P(approved) before), share found, median changes and distance per gender, the paired
+    count, and which way the batch points if the sign test over the pairs says so at level ``alpha`` (or
+    that it does not)."""
     summary = summarise_by_gender(outcomes)
     n = int(summary["applicants"].min())
     found = {g: int(outcomes.loc[outcomes.gender == g, "approved"].sum()) for g in ["Female", "Male"]}
@@ -237,8 +263,10 @@ def describe_batch(outcomes: pd.DataFrame, low: float, high: float, alpha: float
     women, men = summary.loc["Female"], summary.loc["Male"]
     def median(row, column, fmt):
         return "none found" if np.isnan(row[column]) else format(row[column], fmt)
-    text = (f"Over a batch of {n} rejected women with {low} <= P(approved) < {high}, each paired with the "
-            f"rejected man closest to her P(approved), the search found an approved counterfactual for "
+    text = (f"Over a batch of {n} women whom both models reject, with {low} <= P(approved) < {high} under the "
+            f"forest, each paired with the rejected man closest to her forest P(approved) (the network's median "
+            f"P(approved): {women['median P before']:.2f} for the women, {men['median P before']:.2f} for the "
+            f"men), the search on the network found an approved counterfactual for "
             f"{found['Female']} of {n} women and {found['Male']} of {n} men. Median number of changed features: "
             f"{median(women, 'median changes', 'g')} for women, {median(men, 'median changes', 'g')} for men "
             f"(median distance {median(women, 'median distance', '.2f')} and "
@@ -249,7 +277,7 @@ def describe_batch(outcomes: pd.DataFrame, low: float, high: float, alpha: float
              f"{pairs['woman more']}, as many in {pairs['equal']} and fewer in {pairs['man more']} (sign test "
              f"p = {pairs['sign test p']:.2f}): ")
     if pairs["sign test p"] >= alpha:
-        return text + ("too few pairs lean one way to tell women and men apart; at the same starting point, this "
-                       "batch does not show that the model asks more changes of one gender.")
+        return text + ("too few pairs lean one way to tell women and men apart; this batch does not show that "
+                       "the network asks more changes of one gender.")
     side = "more" if pairs["woman more"] > pairs["man more"] else "fewer"
-    return text + f"at the same starting point, this model asks {side} changes of women than of men."
+    return text + f"in this batch, the network asks {side} changes of women than of men."
