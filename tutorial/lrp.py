@@ -149,3 +149,24 @@ def compare_importances(importances: dict[str, pd.Series]) -> pd.DataFrame:
     shares = pd.DataFrame({name: s.clip(lower=0) / s.clip(lower=0).sum() for name, s in importances.items()})
     ranks = shares.rank(ascending=False, method="min").astype(int).add_prefix("rank: ")
     return pd.concat([shares.round(3), ranks], axis=1).sort_values(f"rank: {next(iter(importances))}")
+
+
+def signed_gap(per_feature: pd.DataFrame, groups, feature: str = "gender", first: str = "Female",
+               second: str = "Male") -> float:
+    """How much more ``feature`` pushes ``second`` than ``first`` towards approval: its signed relevance as a
+    share of each row's absolute relevance, averaged per group, ``second`` minus ``first``.
+
+    A share, not raw relevance, so a network with small outputs (an untrained one) is measured alike.
+    """
+    total = per_feature.abs().sum(axis=1).replace(0, np.nan)
+    by_group = (per_feature[feature] / total).groupby(np.asarray(groups)).mean()
+    return float(by_group[second] - by_group[first])
+
+
+def untrained_gaps(build, layout: EncodedLayout, X_encoded: np.ndarray, groups, seeds, **kwargs) -> np.ndarray:
+    """``signed_gap`` of untrained networks ``build(seed)``: what the gap looks like when nothing was learnt."""
+    gaps = []
+    for seed in seeds:
+        relevance = LayerRelevance(build(seed), layout, layers=["logits"])
+        gaps.append(signed_gap(relevance.per_feature(X_encoded, "logits"), groups, **kwargs))
+    return np.array(gaps)
