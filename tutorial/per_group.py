@@ -14,6 +14,11 @@ import pandas as pd
 from sklearn.metrics import recall_score, roc_auc_score, roc_curve
 
 QUANTILES = (0.025, 0.975)  # a 95% interval
+PEOPLE = {"Female": "women", "Male": "men"}
+
+
+def _people(group: str) -> str:
+    return PEOPLE.get(group, str(group))
 
 
 def _stratified_rows(y, groups, n_boot: int, seed: int):
@@ -71,15 +76,15 @@ def plot_roc(y, proba, groups=None, title: str = "ROC curve"):
 def direction(gap: pd.Series, first: str = "Female", second: str = "Male") -> str:
     """Which way a gap goes, stated only when its 95% interval excludes 0."""
     if gap["low"] > 0:
-        return f"higher for {second.lower()} than for {first.lower()}"
+        return f"higher for {_people(second)} than for {_people(first)}"
     if gap["high"] < 0:
-        return f"higher for {first.lower()} than for {second.lower()}"
+        return f"higher for {_people(first)} than for {_people(second)}"
     return "no difference this set can tell apart from noise"
 
 
 def describe_gap(what: str, gap: pd.Series, first: str = "Female", second: str = "Male") -> str:
     """One gap in words: both values, the difference with its interval, and its direction if the interval
     supports one."""
-    return (f"{what}: {first.lower()} **{gap[first]:.2f}**, {second.lower()} **{gap[second]:.2f}** "
-            f"({second.lower()} minus {first.lower()} {gap['difference']:+.2f}, 95% CI {gap['low']:+.2f} to "
+    return (f"{what}: {_people(first)} **{gap[first]:.2f}**, {_people(second)} **{gap[second]:.2f}** "
+            f"({_people(second)} minus {_people(first)} {gap['difference']:+.2f}, 95% CI {gap['low']:+.2f} to "
             f"{gap['high']:+.2f}): {direction(gap, first, second)}.")
