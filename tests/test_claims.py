@@ -38,7 +38,7 @@ def test_a_gap_of_six_points_on_300_per_group_is_not_stated_as_a_finding():
     assert gap["low"] < 0 < gap["high"], gap
     text = describe_gap("Recall", gap)
     assert "can tell apart from noise" in text and "higher for" not in text
-    assert f"**{gap['Female']:.2f}**" in text and f"{gap['difference']:+.2f}" in text
+    assert f"**{gap['Female']:.3f}**" in text and f"{gap['difference']:+.3f}" in text
 
 
 def test_auc_per_group_and_its_interval():

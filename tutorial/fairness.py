@@ -431,11 +431,11 @@ def describe_unawareness(table: pd.DataFrame, base: str, no_gender: str, no_prox
 
     def effect(name):
         low, high = table.loc[name, f"{removed} low"], table.loc[name, f"{removed} high"]
-        verdict = ("narrows it" if low > 0 else "widens it" if high < 0 else
-                   "changes it by less than the noise")
-        return (f"{table.loc[name, dpd]:.2f}, {table.loc[name, removed]:.0%} removed (95% CI {low:.0%} to "
-                f"{high:.0%}): it {verdict}")
-    return (f"- Without the {feature} column the forest's gap is {effect(no_gender)}.\n"
+        verdict = ("the gap narrows" if low > 0 else "the gap widens" if high < 0 else
+                   "no change beyond the resampling noise")
+        return (f"parity difference {table.loc[name, dpd]:.2f}, {table.loc[name, removed]:.0%} of the gap removed "
+                f"(95% CI {low:.0%} to {high:.0%}): {verdict}")
+    return (f"- Without the {feature} column: {effect(no_gender)}.\n"
             f"- Without {feature}, relationship and marital status: {effect(no_proxies)}.\n"
-            f"- Balanced data without the three: {effect(balanced_no_proxies)}; balanced data alone: "
-            f"{effect(balanced)}.")
+            f"- Balanced data alone: {effect(balanced)}; balanced data without the three: "
+            f"{effect(balanced_no_proxies)}.")

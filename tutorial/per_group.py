@@ -85,6 +85,6 @@ def direction(gap: pd.Series, first: str = "Female", second: str = "Male") -> st
 def describe_gap(what: str, gap: pd.Series, first: str = "Female", second: str = "Male") -> str:
     """One gap in words: both values, the difference with its interval, and its direction if the interval
     supports one."""
-    return (f"{what}: {_people(first)} **{gap[first]:.2f}**, {_people(second)} **{gap[second]:.2f}** "
-            f"({_people(second)} minus {_people(first)} {gap['difference']:+.2f}, 95% CI {gap['low']:+.2f} to "
+    return (f"{what}: {_people(first)} **{gap[first]:.3f}**, {_people(second)} **{gap[second]:.3f}** "
+            f"({_people(second)} minus {_people(first)} {gap['difference']:+.3f}, 95% CI {gap['low']:+.2f} to "
             f"{gap['high']:+.2f}): {direction(gap, first, second)}.")
