@@ -161,9 +161,18 @@ def signed_gap(per_feature: pd.DataFrame, groups, feature: str = "gender", first
 
 
 def untrained_gaps(build, layout: EncodedLayout, X_encoded: np.ndarray, groups, seeds, **kwargs) -> np.ndarray:
-    """``signed_gap`` of untrained networks ``build(seed)``: what the gap looks like when nothing was learnt."""
+    """``signed_gap`` of untrained networks ``build(seed)``: what the gap looks like when nothing was learnt.
+
+    Each network gets its own TF1 graph and session: analyzers added to the notebook's shared graph get
+    slower with every op already in it.
+    """
+    import tensorflow as tf
+
     gaps = []
     for seed in seeds:
-        relevance = LayerRelevance(build(seed), layout, layers=["logits"])
-        gaps.append(signed_gap(relevance.per_feature(X_encoded, "logits"), groups, **kwargs))
+        graph = tf.Graph()
+        with graph.as_default(), tf.compat.v1.Session(graph=graph).as_default() as session:
+            relevance = LayerRelevance(build(seed), layout, layers=["logits"])
+            gaps.append(signed_gap(relevance.per_feature(X_encoded, "logits"), groups, **kwargs))
+        session.close()
     return np.array(gaps)
