@@ -249,3 +249,21 @@ def test_a_forest_without_gender_keeps_the_gap_only_when_proxies_carry_it(shuffl
                            n_boot=200, seed=0)
     keeps_gap = table.loc["without gender", "gender parity gap removed high"] < 0.1  # the notebook's assert
     assert keeps_gap != shuffle_proxies, table
+
+
+@pytest.mark.parametrize("women_tpr, stated", [(0.4, True), (0.8, False)])
+def test_baseline_text_says_women_are_found_less_often_only_when_the_intervals_say_so(women_tpr, stated):
+    from tutorial.fairness import describe_baseline
+    rng = np.random.default_rng(0)
+    gender = pd.Series(rng.choice(["Female", "Male"], size=4_000))
+    y_true = rng.integers(0, 2, size=4_000)
+    found = rng.random(4_000) < np.where(gender == "Female", women_tpr, 0.7)
+    y_pred = np.where(y_true == 1, found, rng.random(4_000) < 0.1).astype(int)
+    ethnicity = pd.Series(rng.choice(["a", "b"], size=4_000, p=[0.95, 0.05]))
+    metrics = group_metrics(y_true, y_pred, gender, n_boot=200)
+    sensitive = {"gender": gender, "ethnicity": ethnicity}
+    gaps = pd.DataFrame({f: disparities(y_true, y_pred, g) for f, g in sensitive.items()})
+    text = describe_baseline(metrics, pd.Series({"Female": 0.11, "Male": 0.31}), gaps,
+                             group_metrics(y_true, y_pred, ethnicity))
+    assert ("creditworthy women are also approved less often" in text) == stated, text
+    assert "Part of the gap" not in text  # no split into the data's and the model's part that nothing measures

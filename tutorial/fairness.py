@@ -351,8 +351,8 @@ def describe_baseline(metrics: GroupMetrics, historical: pd.Series, gaps: pd.Dat
                 else f"true positive rate {tpr['Female']:.2f} for women against {tpr['Male']:.2f} for men")
     return (f"The forest approves {rates['Male']:.0%} of the men and {rates['Female']:.0%} of the women "
             f"(demographic parity difference {dpd:.2f}); in the training data {historical['Male']:.0%} of the men "
-            f"and {historical['Female']:.0%} of the women had a high income, a gap of {hist_gap:.2f}, "
-            f"{'wider than' if hist_gap > dpd else 'narrower than'} the forest's. The gap is not only in who is "
+            f"and {historical['Female']:.0%} of the women had a high income, a gap of {hist_gap:.2f}. The gap is "
+            f"not only in who is "
             f"creditworthy: {tpr_text}. Across "
             f"ethnicities the largest gap in approval rate is "
             f"{gaps.loc['demographic parity difference', 'ethnicity']:.2f}, but {len(small)} groups "
