@@ -64,7 +64,7 @@ def plot_roc(y, proba, groups=None, title: str = "ROC curve"):
         ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(y[mask], proba[mask]):.2f})")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="chance")
     ax.set_xlabel("false positive rate (others approved)")
-    ax.set_ylabel("true positive rate (creditworthy approved)")
+    ax.set_ylabel("true positive rate\n(creditworthy approved)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
