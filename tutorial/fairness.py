@@ -342,12 +342,18 @@ def describe_baseline(metrics: GroupMetrics, historical: pd.Series, gaps: pd.Dat
     how many ethnic groups are small enough for their rates to be noisy."""
     rates, tpr = metrics.by_group["approval rate"], metrics.by_group["true positive rate"]
     small = ethnicity.by_group.index[ethnicity.by_group["applicants"] < noisy_below]
+    hist_gap = historical["Male"] - historical["Female"]
+    dpd = gaps.loc["demographic parity difference", "gender"]
+    low, high = metrics.low, metrics.high
+    tpr_text = (f"creditworthy women are also approved less often than creditworthy men (true positive rate "
+                f"{tpr['Female']:.2f} against {tpr['Male']:.2f}, the intervals apart)"
+                if low is not None and high.loc["Female", "true positive rate"] < low.loc["Male", "true positive rate"]
+                else f"true positive rate {tpr['Female']:.2f} for women against {tpr['Male']:.2f} for men")
     return (f"The forest approves {rates['Male']:.0%} of the men and {rates['Female']:.0%} of the women "
-            f"(demographic parity difference {gaps.loc['demographic parity difference', 'gender']:.2f}); in "
-            f"the training data {historical['Male']:.0%} of the men and {historical['Female']:.0%} of the "
-            f"women had a high income, a gap of {historical['Male'] - historical['Female']:.2f}. Part of the gap "
-            f"is the data's, part is the model's: creditworthy women are also approved less often (true "
-            f"positive rate {tpr['Female']:.2f} against {tpr['Male']:.2f}, intervals in the table). Across "
+            f"(demographic parity difference {dpd:.2f}); in the training data {historical['Male']:.0%} of the men "
+            f"and {historical['Female']:.0%} of the women had a high income, a gap of {hist_gap:.2f}. The gap is "
+            f"not only in who is "
+            f"creditworthy: {tpr_text}. Across "
             f"ethnicities the largest gap in approval rate is "
             f"{gaps.loc['demographic parity difference', 'ethnicity']:.2f}, but {len(small)} groups "
             f"({', '.join(small)}) have fewer than {noisy_below} applicants in `adult.test`, and their wide "
@@ -365,11 +371,10 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
     dpd, eod = f"{feature}: demographic parity difference", f"{feature}: equalized odds difference"
     removed, change = f"{feature} parity gap removed", "accuracy change (points)"
     share = table.loc[balanced, removed]
-    half = "less than half" if share < 0.5 else "more than half"
-    reach = ""
-    if f"{removed} high" in table and table.loc[balanced, f"{removed} high"] >= 0.5 > share:
-        reach = (" The interval reaches past a half, though: on another test sample of this size, balancing "
-                 "could remove about half.")
+    low, high = ((table.loc[balanced, f"{removed} low"], table.loc[balanced, f"{removed} high"])
+                 if f"{removed} low" in table else (share, share))
+    half = ("less than half" if high < 0.5 else "more than half" if low > 0.5 else
+            "about half: the interval includes one half")
     best = best_mitigation(table, feature, min_gap_removed=0.5)
     best_text = ("No mitigation removes half of the gap." if best is None else
                  f"The cheapest mitigation that removes at least half of the gap is **{best}**: "
@@ -378,8 +383,7 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
     return "\n".join([
         f"- Balanced data narrows the {feature} gap from {table.loc[base, dpd]:.2f} to {table.loc[balanced, dpd]:.2f}"
         f" and {_cost(table.loc[balanced, change])} of accuracy: it removes {share:.0%} of the gap"
-        f"{_ci(table, balanced, removed, percent=True)}, {half}, because the forest still finds {feature} "
-        f"through relationship and marital status.{reach}",
+        f"{_ci(table, balanced, removed, percent=True)}, {half}.",
         f"- Group thresholds close the gap: exact parity ({table.loc[strict, dpd]:.2f}) "
         f"{_cost(table.loc[strict, change])}, a gap of up to 0.05 ({table.loc[relaxed, dpd]:.2f} on "
         f"`adult.test`, {table.loc[relaxed, removed]:.0%} removed) {_cost(table.loc[relaxed, change])}. "
@@ -395,3 +399,43 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
         f"{_ci(table, base, eod)} to {table.loc[strict, eod]:.2f}{_ci(table, strict, eod)} for exact parity. "
         f"Which gap matters is a policy choice, not a statistical one.",
     ])
+
+
+def blinded(X: np.ndarray, features) -> np.ndarray:
+    """``X`` with the columns of ``features`` set to one constant: a forest can no longer split on them, and
+    the fitted pipeline keeps its shape (the same as training without them)."""
+    from .data import FEATURES
+
+    X = np.array(X, copy=True)
+    X[:, [FEATURES.index(f) for f in features]] = 0
+    return X
+
+
+def forests_without(category_map, runs: dict, X_test: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Predictions on ``X_test`` of forests trained on ``runs``: {name: (features removed, X, y)}."""
+    from .models import build_rf_pipeline
+
+    predictions = {}
+    for name, (features, X, y) in runs.items():
+        forest = build_rf_pipeline(category_map, seed=seed).fit(blinded(X, features), y)
+        predictions[name] = forest.predict(blinded(X_test, features))
+    return predictions
+
+
+def describe_unawareness(table: pd.DataFrame, base: str, no_gender: str, no_proxies: str,
+                         balanced: str, balanced_no_proxies: str, feature: str = "gender") -> str:
+    """What retraining without gender, and without gender and its proxies, does to the parity gap: each
+    comparison stated only as far as the paired bootstrap interval of the share removed supports it."""
+    removed = f"{feature} parity gap removed"
+    dpd = f"{feature}: demographic parity difference"
+
+    def effect(name):
+        low, high = table.loc[name, f"{removed} low"], table.loc[name, f"{removed} high"]
+        verdict = ("the gap narrows" if low > 0 else "the gap widens" if high < 0 else
+                   "no change beyond the resampling noise")
+        return (f"parity difference {table.loc[name, dpd]:.2f}, {table.loc[name, removed]:.0%} of the gap removed "
+                f"(95% CI {low:.0%} to {high:.0%}): {verdict}")
+    return (f"- Without the {feature} column: {effect(no_gender)}.\n"
+            f"- Without {feature}, relationship and marital status: {effect(no_proxies)}.\n"
+            f"- Balanced data alone: {effect(balanced)}; balanced data without the three: "
+            f"{effect(balanced_no_proxies)}.")
