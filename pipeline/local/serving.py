@@ -137,7 +137,7 @@ class Service:
     def metrics_url(self) -> str:
         return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
 
-    def healthy(self, timeout: float = 2.0) -> dict | None:
+    def healthy(self, timeout: float = 4.0) -> dict | None:
         """The wrapper's health status (it names its artefacts), or None when it does not answer."""
         import requests
 
@@ -215,7 +215,7 @@ def start_service(
 def wait_ready(service: Service, timeout: float = 120.0, process: subprocess.Popen | None = None) -> None:
     """Poll the health endpoint until a worker has loaded its artefacts, or fail with the log's tail."""
     what = f"{service.name} on port {service.port}"
-    processes.wait_until(lambda: service.healthy(timeout=2.0) is not None, timeout, process, what, service.log)
+    processes.wait_until(lambda: service.healthy() is not None, timeout, process, what, service.log)
 
 
 def stop_service(service: Service, timeout: float = 15.0) -> None:
@@ -289,7 +289,7 @@ class ClusterService:
     def predict_url(self) -> str:
         return f"{self.url}/api/v1.0/predictions"
 
-    def healthy(self, timeout: float = 2.0) -> dict | None:
+    def healthy(self, timeout: float = 4.0) -> dict | None:
         return {}
 
 
