@@ -196,8 +196,9 @@ def _break_long_line(source: str, width: int) -> str | None:
     """``source`` with its first line over ``width`` broken once, or None if there is none it can break.
 
     A line breaks after its last comma inside brackets that leaves the first part within ``width``
-    (Python joins the lines inside brackets), the rest indented by 4 more; a trailing comment that makes
-    a line too long moves to a line of its own above it. Tokens, not text, so that commas in strings and
+    (Python joins the lines inside brackets), the rest indented by 4 more; else inside a string literal
+    (two adjacent literals) or after an opening bracket. A trailing comment that makes a line too long
+    moves to a line of its own above it; a comment line is re-wrapped. Tokens, not text, so that commas in strings and
     comments are not taken for separators.
     """
     lines = source.split("\n")
@@ -205,13 +206,18 @@ def _break_long_line(source: str, width: int) -> str | None:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return None  # IPython magics, shell escapes: left as they are
-    depth, breaks, comments, strings = 0, {}, {}, {}
+    depth, breaks, opens, comments, strings = 0, {}, {}, {}, {}
+    # Lines Python cannot read (an IPython "!" shell escape): left as they are.
+    unreadable = {token.start[0] for token in tokens if token.type == tokenize.ERRORTOKEN}
     for token in tokens:
         row, col = token.start
-        if token.type == tokenize.STRING and depth > 0 and token.end[0] == row:
+        if token.type == tokenize.STRING and token.end[0] == row and (depth > 0 or token.string.endswith(
+                ('"""', "'''"))):
             strings.setdefault(row, []).append(token)
         if token.type == tokenize.OP and token.string in "([{":
             depth += 1
+            if col + 1 <= width:
+                opens[row] = col + 1
         elif token.type == tokenize.OP and token.string in ")]}":
             depth -= 1
         elif token.type == tokenize.OP and token.string == "," and depth > 0 and col + 1 <= width:
@@ -219,15 +225,20 @@ def _break_long_line(source: str, width: int) -> str | None:
         elif token.type == tokenize.COMMENT:
             comments[row] = col
     for row, line in enumerate(lines, start=1):
-        if len(line) <= width:
+        if len(line) <= width or row in unreadable:
             continue
         indent = line[: len(line) - len(line.lstrip())]
-        if row in comments and len(line[: comments[row]].rstrip()) <= width:
+        if row in comments and not line[: comments[row]].strip():  # a comment line: re-wrap its words
+            text = line[comments[row]:].lstrip("#").strip()
+            lines[row - 1: row] = [f"{indent}# {part}" for part in textwrap.wrap(text, width - len(indent) - 2)]
+        elif row in comments and len(line[: comments[row]].rstrip()) <= width:
             lines[row - 1: row] = [indent + line[comments[row]:], line[: comments[row]].rstrip()]
         elif row in breaks and line[breaks[row]:].strip():
             lines[row - 1: row] = [line[: breaks[row]], indent + "    " + line[breaks[row]:].lstrip()]
         elif _split_string(lines, row, strings.get(row, []), width, indent):
             pass
+        elif row in opens and line[opens[row]:].strip():  # after an opening bracket, the rest indented
+            lines[row - 1: row] = [line[: opens[row]], indent + "    " + line[opens[row]:].lstrip()]
         else:
             continue
         return "\n".join(lines)
@@ -236,13 +247,20 @@ def _break_long_line(source: str, width: int) -> str | None:
 
 def _split_string(lines: list[str], row: int, strings: list, width: int, indent: str) -> bool:
     """Split a one-line string literal inside brackets that crosses ``width`` into two adjacent literals
-    (Python concatenates them), at a space outside f-string braces; True if one was split."""
+    (Python concatenates them), at a space outside f-string braces, or a one-line triple-quoted string
+    (a docstring) into two lines; True if one was split."""
     line = lines[row - 1]
     for token in strings:
         start, end = token.start[1], token.end[1]
         prefix = token.string[: len(token.string) - len(token.string.lstrip("rRbBfFuU"))]
         quote = token.string[len(prefix)]
-        if token.string[len(prefix):].startswith(quote * 3) or not start < width < end:
+        if not start < width < end:
+            continue
+        if token.string[len(prefix):].startswith(quote * 3):  # a one-line docstring: a new line inside it
+            cut = line.rfind(" ", start + len(prefix) + 3, width)
+            if cut > 0:
+                lines[row - 1: row] = [line[:cut], indent + line[cut + 1:]]
+                return True
             continue
         braces, cut = 0, None
         for i in range(start + len(prefix) + 1, min(end - 1, width - 1)):
@@ -278,6 +296,14 @@ def wrapped_text(text: str, width: int = CODE_WIDTH) -> str:
     return "\n".join(lines)
 
 
+_FENCED = re.compile(r"^(```[^\n]*\n)(.*?)(^```)", re.DOTALL | re.MULTILINE)
+
+
+def wrapped_fences(markdown: str, width: int = CODE_WIDTH) -> str:
+    """Markdown whose fenced code blocks (code excerpts, PromQL) have no line over ``width``."""
+    return _FENCED.sub(lambda m: m.group(1) + wrapped_text(m.group(2), width) + m.group(3), markdown)
+
+
 def fit_width(nb, width: int = CODE_WIDTH):
     """A copy of ``nb`` whose code and printed outputs have no line over ``width`` (where they can)."""
     nb = copy.deepcopy(nb)
@@ -291,6 +317,8 @@ def fit_width(nb, width: int = CODE_WIDTH):
             data = output.get("data") or {}
             if list(data) == ["text/plain"]:
                 data["text/plain"] = wrapped_text(data["text/plain"], width)
+            if "text/markdown" in data:
+                data["text/markdown"] = wrapped_fences(data["text/markdown"], width)
     return nb
 
 
