@@ -148,7 +148,7 @@ _MEASURE_SLIDE = """
     notes: Boolean(notesText),
     notes_words: notesText ? notesText.split(/\\s+/).length : 0,
     closing: slide.querySelector('.celltag_' + closingTag) !== null,
-    code_inputs: all('.jp-InputArea').length,
+    code_inputs: all('.jp-CodeCell .jp-InputArea').length,
   };
 }
 """
