@@ -240,7 +240,9 @@ def summarise(deck: DeckMeasure) -> dict:
         "overflow_px": max((r["overflow_px"] for r in rows), default=0),
         "long_lines": sum(r["long_lines"] for r in rows),
         "long_lines_slides": slides_where(lambda r: r["long_lines"]),
-        "prose_heavy": slides_where(lambda r: r["prose_lines"] > MAX_PROSE_LINES),
+        # Prose is the talk's concern; an appendix slide is a backup for questions, read, not presented.
+        "prose_heavy": slides_where(lambda r: r["prose_lines"] > MAX_PROSE_LINES and not r["appendix"]),
+        "prose_heavy_appendix": slides_where(lambda r: r["prose_lines"] > MAX_PROSE_LINES and r["appendix"]),
         "most_prose": max((r["prose_lines"] for r in rows), default=0),
         "broken_tables": slides_where(lambda r: r["broken_cells"]),
         "fragments_off": sum(r["fragments_off"] for r in rows),
@@ -279,7 +281,7 @@ def problems(summary: dict, max_slides: int | None = None, max_minutes: float | 
         ("too_tall", "slides taller than the slide"),
         ("too_wide", "slides with content past the right edge"),
         ("long_lines_slides", "slides with code or output lines longer than their box (soft-wrapped or cut)"),
-        ("prose_heavy", f"slides with more than {MAX_PROSE_LINES} lines of prose"),
+        ("prose_heavy", f"slides of the talk with more than {MAX_PROSE_LINES} lines of prose"),
         ("broken_tables", "slides with a table cell too narrow for a word"),
         ("fragments_off_slides", "slides with fragments off screen"),
         ("untitled", "slides without a heading"),
@@ -324,7 +326,7 @@ def format_table(summary: dict) -> str:
         ("code/output lines longer than their box (soft-wrapped or cut)",
          f"{summary['long_lines']} on {listed(summary['long_lines_slides'])}"),
         (f"slides with {MAX_PROSE_LINES + 1}+ lines of prose", listed(summary["prose_heavy"])
-         + f", most {summary['most_prose']}"),
+         + f" in the talk, {listed(summary['prose_heavy_appendix'])} in the appendix; most {summary['most_prose']}"),
         ("slides with a table cell too narrow for a word", listed(summary["broken_tables"])),
         ("fragments that appear below the visible area", f"{summary['fragments_off']}"
          + (f" (slides {', '.join(map(str, summary['fragments_off_slides']))})"

@@ -38,7 +38,7 @@ def use_slide_style() -> None:
 # The largest figure a slide shows at its own size (px at 100 dpi): the slide's width, and what is left
 # under a heading and a few lines of code. Bigger figures are redrawn smaller (fit_to_slide), never scaled
 # down by the deck, which would shrink their 14 pt text under 14 pt.
-SLIDE_FIGURE_PX = (1200, 440)
+SLIDE_FIGURE_PX = (1200, 400)
 
 
 def fit_to_slide(fig, max_px: tuple[int, int] = SLIDE_FIGURE_PX) -> float:
