@@ -98,9 +98,10 @@ def test_readme_summary_reads_well_on_github():
     assert "import " not in section.split("```python", 1)[1].split("```")[0]  # it opens with the story's code
     wide = [block for block in summary.wide_blocks(section) if not block.startswith("table")]
     assert not wide, wide
-    last = section[section.rindex("### "):]
-    assert last.startswith("### Takeaways") and "```" not in last  # not the code that stops the services
-    assert "https://github.com/" in last
+    assert "### Takeaways" in section, "the summary ends with the takeaways"
+    last = section[section.rindex("### Takeaways"):]
+    assert "```" not in last  # the last code block comes before them: not the code that stops the services
+    assert "**Bias**" in last and "https://github.com/" in last  # the mitigation result and the repository
 
 
 def test_the_lrp_gif_is_an_image_where_the_notebook_is_read():
