@@ -102,9 +102,12 @@ class OfflinePage:
         handle = self.page.wait_for_function(expression, timeout=(timeout or self.timeout) * 1000)
         return handle.json_value()
 
-    def open(self, path: Path | str):
-        """Load a local file (or a URL of the allowed origin) and wait for its load event."""
-        url = path if isinstance(path, str) and "://" in path else Path(path).resolve().as_uri()
+    def open(self, path: Path | str, query: str = ""):
+        """Load a local file (or a URL of the allowed origin) and wait for its load event.
+
+        ``query`` ("?talk=20") is appended to a file's URL: the deck reads its options from there.
+        """
+        url = path if isinstance(path, str) and "://" in path else Path(path).resolve().as_uri() + query
         self.page.goto(url, wait_until="load")
 
     def pause(self, seconds: float):

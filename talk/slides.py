@@ -16,6 +16,18 @@ What a cell shows in the deck:
   offline are dropped; a plain-text or image fallback of the latter is kept.
 - image outputs nbconvert does not render (image/gif: the LRP animation) become <img> data: URIs;
   no In/Out prompts; cell tag ``closing`` marks the closing slide.
+- code lines over CODE_WIDTH characters are broken for the deck after a comma inside brackets (the
+  notebook keeps its layout; a long trailing comment moves above its line), and printed output lines
+  over CODE_WIDTH are broken between words with an indented continuation, so that nothing soft-wraps
+  or runs past the right edge at 1280x720.
+
+The talk and its cuts (cell tags on the cell that opens a slide):
+- ``appendix``: the slide leaves the 45-minute talk for the appendix after the closing slide (reveal.js
+  "uncounted" slides: out of the slide count and the progress bar, still reachable with Space/arrows);
+- ``talk-20``: the slide is in the 20-minute cut, ``index.html?talk=20`` (every other slide goes to its
+  appendix). Navigation is linear: Space and the arrow keys go to the next slide, down a section included.
+``python -m talk.slides mark-notes`` starts every speaker-notes cell with NOTES_MARKER (idempotent), so
+that the notes read as notes where the notebook is read (GitHub); the deck leaves the marker out.
 """
 
 from __future__ import annotations
@@ -23,8 +35,11 @@ from __future__ import annotations
 import argparse
 import copy
 import html.parser
+import io
 import re
 import sys
+import textwrap
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -39,6 +54,15 @@ REVEAL_DIR = REPO / "node_modules" / "reveal.js"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline_reveal.html.j2"
 
 SLIDE_TYPES = ("slide", "subslide", "fragment", "skip", "notes", "-")
+APPENDIX_TAG = "appendix"  # the slide goes to the appendix of the talk
+CUTS = {"20": "talk-20"}  # index.html?talk=20: the slides tagged talk-20
+TALK_MINUTES = {None: 45, "20": 20}  # the slot of each cut, in minutes; at most one slide a minute
+APPENDIX_TEXT = "Slides the talk skips, in notebook order: the notebook has every detail."
+# A code or output line of the deck fits the slide at 18 px (about 109 characters). The README summary
+# uses SUMMARY_WIDTH (GitHub shows about 100 monospace characters before a block scrolls).
+CODE_WIDTH = 106
+# The first line of every speaker-notes cell: GitHub shows notes inline, this says what they are.
+NOTES_MARKER = "> 🗣 **Speaker notes**"
 
 # Pixel size the deck is laid out at (reveal.js scales it to the screen): a 16:9 projector's, with no
 # margin, so that font sizes in the template are screen pixels at 1280x720.
@@ -59,6 +83,7 @@ RISE_SETTINGS = {
     "enable_chalkboard": False,
     "width": DECK_WIDTH,  # live slides laid out like index.html
     "height": DECK_HEIGHT,
+    "navigationMode": "linear",  # Space and the arrows: the next slide, never the next section
 }
 
 HIDE_INPUT_TAG = "hide-input"
@@ -167,8 +192,186 @@ def tag_filter() -> TagRemovePreprocessor:
     )
 
 
+def _break_long_line(source: str, width: int) -> str | None:
+    """``source`` with its first line over ``width`` broken once, or None if there is none it can break.
+
+    A line breaks after its last comma inside brackets that leaves the first part within ``width``
+    (Python joins the lines inside brackets), the rest indented by 4 more; else inside a string literal
+    (two adjacent literals) or after an opening bracket. A trailing comment that makes a line too long
+    moves to a line of its own above it; a comment line is re-wrapped. Tokens, not text, so that commas in strings and
+    comments are not taken for separators.
+    """
+    lines = source.split("\n")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return None  # IPython magics, shell escapes: left as they are
+    depth, breaks, opens, comments, strings = 0, {}, {}, {}, {}
+    # Lines Python cannot read (an IPython "!" shell escape): left as they are.
+    unreadable = {token.start[0] for token in tokens if token.type == tokenize.ERRORTOKEN}
+    for token in tokens:
+        row, col = token.start
+        if token.type == tokenize.STRING and token.end[0] == row and (depth > 0 or token.string.endswith(
+                ('"""', "'''"))):
+            strings.setdefault(row, []).append(token)
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+            if col + 1 <= width:
+                opens[row] = col + 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif token.type == tokenize.OP and token.string == "," and depth > 0 and col + 1 <= width:
+            breaks[row] = col + 1
+        elif token.type == tokenize.COMMENT:
+            comments[row] = col
+    for row, line in enumerate(lines, start=1):
+        if len(line) <= width or row in unreadable:
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        if row in comments and not line[: comments[row]].strip():  # a comment line: re-wrap its words
+            text = line[comments[row]:].lstrip("#").strip()
+            lines[row - 1: row] = [f"{indent}# {part}" for part in textwrap.wrap(text, width - len(indent) - 2)]
+        elif row in comments and len(line[: comments[row]].rstrip()) <= width:
+            lines[row - 1: row] = [indent + line[comments[row]:], line[: comments[row]].rstrip()]
+        elif row in breaks and line[breaks[row]:].strip():
+            lines[row - 1: row] = [line[: breaks[row]], indent + "    " + line[breaks[row]:].lstrip()]
+        elif _split_string(lines, row, strings.get(row, []), width, indent):
+            pass
+        elif row in opens and line[opens[row]:].strip():  # after an opening bracket, the rest indented
+            lines[row - 1: row] = [line[: opens[row]], indent + "    " + line[opens[row]:].lstrip()]
+        else:
+            continue
+        return "\n".join(lines)
+    return None
+
+
+def _split_string(lines: list[str], row: int, strings: list, width: int, indent: str) -> bool:
+    """Split a one-line string literal inside brackets that crosses ``width`` into two adjacent literals
+    (Python concatenates them), at a space outside f-string braces, or a one-line triple-quoted string
+    (a docstring) into two lines; True if one was split."""
+    line = lines[row - 1]
+    for token in strings:
+        start, end = token.start[1], token.end[1]
+        prefix = token.string[: len(token.string) - len(token.string.lstrip("rRbBfFuU"))]
+        quote = token.string[len(prefix)]
+        if not start < width < end:
+            continue
+        if token.string[len(prefix):].startswith(quote * 3):  # a one-line docstring: a new line inside it
+            cut = line.rfind(" ", start + len(prefix) + 3, width)
+            if cut > 0:
+                lines[row - 1: row] = [line[:cut], indent + line[cut + 1:]]
+                return True
+            continue
+        braces, cut = 0, None
+        for i in range(start + len(prefix) + 1, min(end - 1, width - 1)):
+            braces += {"{": 1, "}": -1}.get(line[i], 0) if "f" in prefix.lower() else 0
+            if line[i] == " " and braces == 0:
+                cut = i + 1
+        if cut is not None:
+            lines[row - 1: row] = [line[:cut] + quote, indent + "    " + prefix + quote + line[cut:]]
+            return True
+    return False
+
+
+def wrapped_code(source: str, width: int = CODE_WIDTH) -> str:
+    """``source`` with lines over ``width`` broken where Python allows it (see _break_long_line)."""
+    for _ in range(50):  # each pass breaks one line; a cell has far fewer long lines
+        broken = _break_long_line(source, width)
+        if broken is None:
+            break
+        source = broken
+    return source
+
+
+def wrapped_text(text: str, width: int = CODE_WIDTH) -> str:
+    """Printed text with every line over ``width`` broken between words, continued indented."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip()) + 4)
+        lines.extend(textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
+                                   replace_whitespace=False, drop_whitespace=True))
+    return "\n".join(lines)
+
+
+_FENCED = re.compile(r"^(```[^\n]*\n)(.*?)(^```)", re.DOTALL | re.MULTILINE)
+
+
+def wrapped_fences(markdown: str, width: int = CODE_WIDTH) -> str:
+    """Markdown whose fenced code blocks (code excerpts, PromQL) have no line over ``width``."""
+    return _FENCED.sub(lambda m: m.group(1) + wrapped_text(m.group(2), width) + m.group(3), markdown)
+
+
+def fit_width(nb, width: int = CODE_WIDTH):
+    """A copy of ``nb`` whose code and printed outputs have no line over ``width`` (where they can)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.source = wrapped_code(cell.source, width)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = wrapped_text(output["text"], width)
+            data = output.get("data") or {}
+            if list(data) == ["text/plain"]:
+                data["text/plain"] = wrapped_text(data["text/plain"], width)
+            if "text/markdown" in data:
+                data["text/markdown"] = wrapped_fences(data["text/markdown"], width)
+    return nb
+
+
+def without_notes_marker(nb):
+    """A copy of ``nb`` whose notes cells do not start with NOTES_MARKER (the speaker knows they are notes)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if slide_type(cell) == "notes" and cell.source.startswith(NOTES_MARKER):
+            cell.source = cell.source[len(NOTES_MARKER):].lstrip("\n")
+    return nb
+
+
+def mark_notes(nb) -> int:
+    """Start every speaker-notes cell with NOTES_MARKER on a line of its own; returns the cells changed."""
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and slide_type(cell) == "notes" and not cell.source.startswith(NOTES_MARKER):
+            cell.source = f"{NOTES_MARKER}\n\n{cell.source.lstrip()}"
+            changed += 1
+    return changed
+
+
+def slide_groups(nb) -> list[list]:
+    """The cells of each slide, as RISE groups them: a slide or subslide cell opens a new one."""
+    groups: list[list] = []
+    for cell in nb.cells:
+        kind = slide_type(cell) or "-"
+        if kind == "skip":
+            continue
+        if not groups or (kind in ("slide", "subslide") and any(slide_type(c) != "notes" for c in groups[-1])):
+            groups.append([cell])
+        else:
+            groups[-1].append(cell)
+    return [group for group in groups if any(slide_type(c) != "notes" for c in group)]
+
+
+def talk_slides(nb, cut: str | None = None) -> tuple[list[list], list[list]]:
+    """(slides of the talk, slides of its appendix): ``cut`` None is the talk, "20" the 20-minute cut."""
+    def opening_tags(group):
+        opening = next(c for c in group if slide_type(c) != "notes")
+        return opening.get("metadata", {}).get("tags", [])
+
+    talk, appendix = [], []
+    for group in slide_groups(nb):
+        tags = opening_tags(group)
+        out = APPENDIX_TAG in tags or (cut is not None and CUTS[cut] not in tags)
+        (appendix if out else talk).append(group)
+    return talk, appendix
+
+
 def prepare(nb):
-    """The notebook as the deck and the summary show it (see the module docstring)."""
+    """The notebook as the deck shows it (see the module docstring)."""
+    nb = fit_width(without_notes_marker(nb))
     nb, _ = tag_filter().preprocess(images_as_html(clean_outputs(nb)), {})
     return nb
 
@@ -195,6 +398,7 @@ def offline_resources(reveal_dir: Path = REVEAL_DIR, settings: dict | None = Non
         "center": settings["center"],
         "transition": settings["transition"],
         "slideNumber": settings["slideNumber"],
+        "navigationMode": settings["navigationMode"],
         "width": DECK_WIDTH,
         "height": DECK_HEIGHT,
         "margin": DECK_MARGIN,
@@ -205,6 +409,7 @@ def offline_resources(reveal_dir: Path = REVEAL_DIR, settings: dict | None = Non
         "reveal_js": _inline_script(_read_text(dist / "reveal.js")),
         "notes_js": _inline_script(_read_text(dist / "plugin" / "notes.js")),
         "reveal_options": options,
+        "cut": {"appendix": APPENDIX_TAG, "cuts": CUTS, "appendix_text": APPENDIX_TEXT},
     }
 
 
@@ -295,12 +500,14 @@ def build_index_html(notebook: Path = NOTEBOOK, out: Path = INDEX_HTML,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["build", "rise", "check", "measure"],
-                        help="build: write index.html; rise: set the RISE metadata; check: list cells "
-                             "without a slide type or with test knobs on a slide; measure: the deck at "
-                             "1280x720 in headless Chromium (issue 13's table)")
+    parser.add_argument("command", choices=["build", "rise", "mark-notes", "check", "measure"],
+                        help="build: write index.html; rise: set the RISE metadata; mark-notes: start each "
+                             "speaker-notes cell with the notes marker; check: list cells without a slide "
+                             "type or with test knobs on a slide; measure: the deck in headless Chromium")
     parser.add_argument("deck", nargs="?", type=Path, default=INDEX_HTML, help="the deck to measure")
     parser.add_argument("--slides", action="store_true", help="measure: also one line per slide")
+    parser.add_argument("--talk", choices=sorted(CUTS), help="measure: the cut (20: index.html?talk=20)")
+    parser.add_argument("--screen", default="1280x720", help="measure: the screen size, e.g. 1024x768")
     parser.add_argument("--screenshots", type=Path, help="measure: save a screenshot of each slide here")
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
     parser.add_argument("--out", type=Path, default=INDEX_HTML)
@@ -309,21 +516,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         out = build_index_html(args.notebook, args.out)
         nb = nbformat.read(args.notebook, as_version=4)
-        print(f"wrote {out} ({out.stat().st_size // 1024} KiB, {expected_slide_count(nb)} slides)")
+        talk, appendix = talk_slides(nb)
+        short, _ = talk_slides(nb, "20")
+        print(f"wrote {out} ({out.stat().st_size // 1024} KiB): a talk of {len(talk)} slides and an appendix of "
+              f"{len(appendix)}; {out.name}?talk=20 has {len(short)} slides")
         return 0
     if args.command == "measure":
         from talk import measure
 
-        deck = measure.measure_deck(args.deck, screenshot_dir=args.screenshots)
+        screen = tuple(int(n) for n in args.screen.split("x"))
+        query = f"?talk={args.talk}" if args.talk else ""
+        deck = measure.measure_deck(args.deck, screen=screen, screenshot_dir=args.screenshots, query=query)
         summary = measure.summarise(deck)
         if args.slides:
             print(measure.format_slides(deck), end="\n\n")
         print(measure.format_table(summary))
-        found = measure.problems(summary)
+        slot = TALK_MINUTES[args.talk]
+        found = measure.problems(summary, max_slides=slot, max_minutes=slot)
         for problem in found:
             print(f"- {problem}")
         return 1 if found else 0
     nb = nbformat.read(args.notebook, as_version=4)
+    if args.command == "mark-notes":
+        changed = mark_notes(nb)
+        if changed:
+            nbformat.write(nb, args.notebook)
+        print(f"marked {changed} speaker-notes cells of {args.notebook}")
+        return 0
     if args.command == "rise":
         if apply_rise_metadata(nb):
             nbformat.write(nb, args.notebook)

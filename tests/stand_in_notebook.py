@@ -17,12 +17,12 @@ from nbclient import NotebookClient  # noqa: E402
 
 # (cell type, slide type, tags, source)
 CELLS = [
-    ("markdown", "slide", ["slide-only"], "# Stand-in talk\n\nA title card, only on the slides."),
+    ("markdown", "slide", ["slide-only", "talk-20"], "# Stand-in talk\n\nA title card, only on the slides."),
     ("code", "skip", [], "import warnings\n\nimport matplotlib.pyplot as plt\nimport pandas as pd"),
-    ("markdown", "slide", [], "## 1. Data\n\nThe workflow of the talk:\n\n![workflow](images/stand-in.png)"),
+    ("markdown", "slide", ["talk-20"], "## 1. Data\n\nThe workflow of the talk:\n\n![workflow](images/stand-in.png)"),
     ("code", "subslide", [], "rows = [('loan', 0.24), ('no loan', 0.76)]\nfor name, share in rows:\n"
                              "    print(f'{name}: {share:.0%}')"),
-    ("markdown", "notes", [], "Speaker note: mention the class imbalance."),
+    ("markdown", "notes", [], "> 🗣 **Speaker notes**\n\nSpeaker note: mention the class imbalance."),
     ("code", "fragment", [], "warnings.warn('noise a talk does not want')\n"
                              "plt.bar(['loan', 'no loan'], [0.24, 0.76])\nplt.title('Share of loans')\n"
                              "plt.show()"),
@@ -33,18 +33,21 @@ CELLS = [
      "import io\nfrom IPython.display import Image\nfrom PIL import Image as Picture\n"
      "frames = [Picture.new('RGB', (60, 40), colour) for colour in ('red', 'blue')]\nbuffer = io.BytesIO()\n"
      "frames[0].save(buffer, format='GIF', save_all=True, append_images=frames[1:], duration=200, loop=0)\n"
-     "Image(data=buffer.getvalue(), format='gif')"),
-    ("code", "subslide", [], "for i in range(60):\n    print(f'line {i} of a long output')"),
-    ("markdown", "slide", ["closing"], "## 2. The end\n\nThanks."),
+     "Image(data=buffer.getvalue(), format='png')  # labelled PNG, as the notebook's LRP GIF"),
+    ("code", "subslide", ["appendix"], "for i in range(60):\n    print(f'line {i} of a long output')"),
+    ("markdown", "slide", ["closing", "talk-20"], "## 2. The end\n\nThanks."),
     ("code", "skip", [], "done = True"),
 ]
-# Slides of the deck: the title, 1. Data, the print, the plot with hidden code, the GIF (an image/gif
-# output, hidden code), the long output, 2. The end (the closing slide).
-EXPECTED_SLIDES = 7
+# Slides of the deck, in the order it shows them: the title, 1. Data, the print, the plot with hidden
+# code, the GIF (hidden code), 2. The end (the closing slide); then the appendix: its title slide and the
+# long output (tagged appendix).
+EXPECTED_SLIDES = 8
+TALK_SLIDES, APPENDIX_SLIDES = 6, 2
+SHORT_SLIDES = 3  # ?talk=20: the title, 1. Data and the closing slide are tagged talk-20
 # Taller than the slide, which the deck checker must say: the print with the bar chart (a default-sized
 # figure) and the table below it, and the long output.
-TOO_TALL_SLIDES = [3, 6]
-UNTITLED_SLIDES = [3, 4, 5, 6]  # code cells opening a slide without a heading
+TOO_TALL_SLIDES = [3, 8]
+UNTITLED_SLIDES = [3, 4, 5, 8]  # code cells opening a slide without a heading
 
 
 def write_stand_in_image(path: Path) -> Path:

@@ -25,10 +25,11 @@ def stand_in(tmp_path_factory):
 def test_stand_in_summary_keeps_the_reader_cells_and_drops_the_slide_only_ones(stand_in):
     section, figures = summary.render_summary(stand_in)
     assert "Stand-in talk" not in section  # title card tagged slide-only
-    assert "Speaker note" not in section  # notes cell
+    assert "Speaker note" not in section and "🗣" not in section  # notes cell
     assert "import pandas as pd" not in section  # the setup before the story is left out
     assert section.lstrip().startswith("<!--") and "### 1. Data" in section.split("```")[0]  # opens with the story
-    assert "done = True" in section  # later skip cells stay for readers
+    assert "done = True" not in section  # skip code cells (setup, asserts, stopping) are left out
+    assert "for i in range(60)" not in section and "line 59 of a long output" in section  # appendix: output only
     assert "### 1. Data" in section  # "## 1. Data" shifted below the README's own headings
     assert "loan: 24%" in section  # a stream output
     assert "UserWarning" not in section  # stderr dropped
@@ -79,6 +80,41 @@ def test_readme_summary_is_up_to_date(tmp_path):
     for path in (tmp_path / summary.FIGURES_DIR).iterdir():
         relative = path.relative_to(tmp_path)
         assert (REPO / relative).read_bytes() == path.read_bytes(), f"{relative} is stale: run `make summary`"
+
+
+def test_wide_blocks_finds_what_scrolls_sideways_on_github():
+    code = "```python\nx = 1\n" + "y = '" + "a" * 100 + "'\n```\n"
+    output = "    " + "b" * 101 + "\n"
+    table = "<table><tr><th>" + "</th><th>".join(["a column name of 25 chars."] * 5) + "</th></tr></table>"
+    found = summary.wide_blocks(code + "\ntext\n\n" + output + "\n" + table)
+    assert len(found) == 3 and found[0].startswith("106 characters") and found[1].startswith("101 characters")
+    assert summary.wide_blocks("```python\n" + "x" * 100 + "\n```\n\n    " + "y" * 100 + "\n") == []
+
+
+def test_readme_summary_reads_well_on_github():
+    """The story without setup or asserts, no code or output wider than GitHub shows, the takeaways last."""
+    section = summary.read_section(README.read_text(encoding="utf-8"))
+    assert not re.search(r"^\s*assert\b", section, re.MULTILINE)
+    assert "import " not in section.split("```python", 1)[1].split("```")[0]  # it opens with the story's code
+    wide = [block for block in summary.wide_blocks(section) if not block.startswith("table")]
+    assert not wide, wide
+    assert "### Takeaways" in section, "the summary ends with the takeaways"
+    last = section[section.rindex("### Takeaways"):]
+    assert "```" not in last  # the last code block comes before them: not the code that stops the services
+    assert "**Bias**" in last and "https://github.com/" in last  # the mitigation result and the repository
+
+
+def test_the_lrp_gif_is_an_image_where_the_notebook_is_read():
+    """nbconvert (and GitHub) render image/png but not image/gif: the GIF is labelled PNG."""
+    from nbconvert.exporters import HTMLExporter
+
+    nb = nbformat.read(summary.NOTEBOOK, as_version=4)
+    gif = [cell for cell in nb.cells if "2-lrp-relevance-over-epochs.gif" in cell.source]
+    assert gif, "the LRP GIF cell is missing"
+    nb.cells = gif
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert "IPython.core.display.Image object" not in html
+    assert 'src="data:image/png;base64,R0lGOD' in html  # a GIF the browser animates
 
 
 def test_every_image_link_in_the_readme_resolves():

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt
 # Tests that run the notebook point this elsewhere, so a fast run never overwrites the real figures.
 IMAGES_DIR = Path(os.environ.get("TUTORIAL_IMAGES_DIR", Path(__file__).resolve().parent.parent / "images"))
 
-# Figures drawn for a slide: the deck shows a figure at about its pixel size (at most 1208 x 560 px at
-# 1280x720), so at 100 dpi a 16 pt font is about 22 screen px, readable from the back of a room; the
-# smallest text (ticks, legends) stays at 14 pt. Wide and low, so that a heading and a line fit above.
+# Figures drawn for a slide: the deck shows a figure at its pixel size when it fits the slide, so at
+# 100 dpi a 16 pt font is about 22 screen px, readable from the back of a room; the smallest text (ticks,
+# legends) stays at 14 pt. Wide and low, so that a heading and a line fit above.
 SLIDE_STYLE = {
     "figure.figsize": (11.0, 4.0),
     "figure.dpi": 100,
@@ -33,6 +33,32 @@ def use_slide_style() -> None:
     no longer showing the figures of later cells (tests/test_helpers.py has the case).
     """
     plt.rcParams.update(SLIDE_STYLE)
+
+
+# The largest figure a slide shows at its own size (px at 100 dpi): the slide's width, and what is left
+# under a heading and a few lines of code. Bigger figures are redrawn smaller (fit_to_slide), never scaled
+# down by the deck, which would shrink their 14 pt text under 14 pt.
+SLIDE_FIGURE_PX = (1200, 400)
+
+
+def fit_to_slide(fig, max_px: tuple[int, int] = SLIDE_FIGURE_PX) -> float:
+    """Shrink ``fig`` (inches, not fonts) until its tight bounding box fits ``max_px``; returns the factor.
+
+    Libraries (xai) choose their own figure sizes; the text keeps its size, the axes get smaller.
+    """
+    total = 1.0
+    for _ in range(4):  # text does not shrink with the figure, so the box shrinks less: a few passes
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+        factor = min(1.0, max_px[0] / (box.width * fig.dpi), max_px[1] / (box.height * fig.dpi))
+        if factor >= 0.995:
+            break
+        fig.set_size_inches(fig.get_size_inches() * factor * 0.99)
+        try:
+            fig.tight_layout()
+        except (ValueError, RuntimeError):
+            pass  # a layout tight_layout cannot handle keeps its own
+        total *= factor * 0.99
+    return total
 
 
 def save_fig(name: str, fig=None, images_dir: Path | str = IMAGES_DIR, dpi: int = 100) -> Path:
@@ -55,6 +81,7 @@ def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
     shown = []
 
     def save_then_show(*args, **kwargs):
+        fit_to_slide(plt.gcf())
         suffix = f"-{len(shown) + 1}" if shown else ""
         shown.append(save_fig(f"{name}{suffix}", plt.gcf(), images_dir))
         return original_show(*args, **kwargs)
@@ -65,6 +92,7 @@ def figure_saved_as(name: str, images_dir: Path | str = IMAGES_DIR):
     finally:
         plt.show = original_show
     if not shown and plt.get_fignums():
+        fit_to_slide(plt.gcf())
         shown.append(save_fig(name, plt.gcf(), images_dir))
         original_show()  # as a library's own plt.show() would (xai.metrics_plot leaves its figure open)
 
