@@ -60,26 +60,25 @@ def _canvas(size):
 
 
 def draw_workflow():
-    """The talk's three stages, with the question each asks and the tools the notebook uses there."""
+    """The notebook's four sections after the story, with the question each asks and the tools used there."""
     fig, ax = _canvas(WORKFLOW_SIZE)
     ax.text(0.5, 0.92, "Explainability and bias across the life of a loan-approval model",
             ha="center", va="center", fontsize=18, color=TEXT)
+    xs = (0.118, 0.373, 0.627, 0.882)
     stages = [
-        (0.17, "1. Data analysis", "Is the data balanced across\nethnicity and gender?\n"
-                                   "(class imbalance,\nskewed samples)", BLUE),
-        (0.5, "2. Model evaluation", "Why does the model decide so?\nIs it fair to each group?\n"
-                                     "(anchors, counterfactuals,\nLRP, group metrics)", ORANGE),
-        (0.83, "3. Production monitoring", "Explain each live decision\nand watch for drift\n"
-                                           "(explainer service\nnext to the model)", GREEN),
+        ("1. Data analysis", "Is the data balanced\nacross ethnicity\nand gender?\n(imbalance, samples)", BLUE),
+        ("2. Model evaluation", "Why does the model\ndecide so? Is it fair\nto each group?\n(anchors, LRP)", ORANGE),
+        ("3. Bias", "How large is the gap,\nand what does\nreducing it cost?\n(fairlearn)", GREY),
+        ("4. Production", "Explain each live\ndecision, watch\nthe gap\n(services, Prometheus)", GREEN),
     ]
-    width = 0.26
-    for x, title, detail, color in stages:
+    width = 0.205
+    for x, (title, detail, color) in zip(xs, stages):
         _box(ax, x, 0.5, width, 0.56, title, detail, color)
     edge = width / 2 + 0.012  # the rounded box's pad sticks out of its nominal width
-    for left, right in ((0.17, 0.5), (0.5, 0.83)):
+    for left, right in zip(xs, xs[1:]):
         _arrow(ax, (left + edge, 0.5), (right - edge, 0.5))
     # What production teaches goes back to the data: the loop closes.
-    _arrow(ax, (0.83, 0.13), (0.17, 0.13), dashed=True)
+    _arrow(ax, (xs[-1], 0.13), (xs[0], 0.13), dashed=True)
     ax.text(0.5, 0.06, "findings feed back into the data and the model", ha="center", va="center",
             fontsize=14, color=EDGE, style="italic")
     return fig
