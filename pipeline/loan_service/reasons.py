@@ -79,10 +79,12 @@ class Reasons:
         return p, deltas, deltas @ weights
 
     def explain(self, p_approved, rows):
-        """One record per row: decision, P(approved), and for a rejection its reasons and flags."""
+        """One record per row: decision, P(approved), and for a rejection its reasons and flags. A row that
+        repeats is explained once (its records are the same object)."""
+        rows, inverse = np.unique(np.asarray(rows, dtype=float), axis=0, return_inverse=True)
         p, deltas, gains = self.gains(p_approved, rows)
-        rows = np.asarray(rows, dtype=float)
-        return [self._record(*args) for args in zip(rows, p, deltas, gains)]
+        records = [self._record(*args) for args in zip(rows, p, deltas, gains)]
+        return [records[i] for i in np.ravel(inverse)]
 
     def _record(self, row, prob, delta, gain):
         record = {"decision": "approved" if prob > THRESHOLD else "rejected", "probability": float(prob),
