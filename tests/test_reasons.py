@@ -51,6 +51,12 @@ def test_references_are_approved_just_above_the_threshold(train, forest, reasons
     assert not np.array_equal(reference_set(forest, train.X, seed=1), reasons.reference)
 
 
+def test_a_repeated_row_gets_the_same_record(reasons, forest, rejected):
+    records = reasons.explain(forest, rejected[[2, 0, 2, 1]])
+    assert records[0] == records[2] == reasons.explain(forest, rejected[[2]])[0]
+    assert records[1] == reasons.explain(forest, rejected[[0]])[0] != records[0]
+
+
 def test_gains_are_the_mean_over_every_reference_row(reasons, forest, rejected):
     rows = rejected[:3]
     p, _, gains = reasons.gains(forest, rows)
@@ -86,7 +92,8 @@ def test_every_rejection_has_one_to_four_reasons_and_none_is_prohibited(explaine
         assert record["decision"] == "rejected"
         assert 1 <= len(record["reasons"]) <= MAX_REASONS, record
         assert not {r["feature"] for r in record["reasons"]} & set(PROHIBITED), record
-        assert [r["gain"] for r in record["reasons"]] == sorted((r["gain"] for r in record["reasons"]), reverse=True)
+        gains = [r["gain"] for r in record["reasons"]]
+        assert gains == sorted(gains, reverse=True) and min(gains) > 0, record
 
 
 def test_prohibited_bases_are_flagged_when_they_rank_in_the_top_four(explained):
@@ -101,6 +108,24 @@ def test_age_counts_against_an_elderly_applicant_only_as_a_flag(reasons, forest,
     records = reasons.explain(forest, elderly[forest(elderly) <= 0.5])
     assert not any(r["feature"] == "age" for record in records for r in record["reasons"])
     assert any(f["feature"] == "age" for record in records for f in record["flags"])
+
+
+def test_a_rejection_that_only_a_prohibited_basis_explains_on_average_still_gets_reasons(train):
+    """A model (a plain function) where, on average over the references, only relationship raises the score:
+    the reasons fall back to the features some reference values raise it for."""
+    age, relationship = FEATURES.index("age"), FEATURES.index("relationship")
+
+    def model(rows):
+        rows = np.asarray(rows)
+        return (0.4 * (rows[:, relationship] == 0) + 0.15 * (rows[:, age] >= 60)
+                - 0.05 * ((rows[:, age] >= 30) & (rows[:, age] < 60)) + 0.3)
+
+    reference = train.X[model(train.X) > 0.5][:200]
+    applicant = train.X[(model(train.X) <= 0.5) & (train.X[:, age] < 30)][:1]
+    record = Reasons(reference, FEATURES, train.category_map).explain(model, applicant)[0]
+    assert record["flags"][0]["feature"] == "relationship", record
+    assert [r["feature"] for r in record["reasons"]] == ["age"] and record["reasons"][0]["gain"] < 0, record
+    assert record["reasons"][0]["ranked_by"] == "largest rise"
 
 
 def test_approved_applicants_get_no_reasons(reasons, forest):

@@ -100,7 +100,17 @@ class Reasons:
                                             "gain": round(float(gain[j]), 4)})
             elif len(record["reasons"]) < MAX_REASONS:
                 record["reasons"].append(self._reason(j, row, delta, gain[j]))
+        if not record["reasons"]:
+            record["reasons"] = self._fallback(row, delta, gain)
         return record
+
+    def _fallback(self, row, delta, gain):
+        """When no citable feature raises the mean (only prohibited bases do, rare): the citable features
+        some reference values raise the score for, ranked by the largest such rise."""
+        columns = self._substitutions[0]
+        best = np.array([delta[columns == j].max() for j in range(len(self.features))])
+        order = [j for j in np.argsort(-best, kind="stable") if best[j] > 0 and not self._prohibited(j, row)]
+        return [dict(self._reason(j, row, delta, gain[j]), ranked_by="largest rise") for j in order[:MAX_REASONS]]
 
     def _prohibited(self, j, row):
         name = self.features[j]
