@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving
+.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving images s2i-context
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -54,6 +54,24 @@ deploy:  ## apply the SeldonDeployments to the current kubectl context (images b
 
 undeploy:  ## delete them
 	$(KUBECTL) delete --ignore-not-found -f pipeline/deploy/
+
+# Images (pipeline/README.md): each wrapper with the loan_service package and its artefacts. docker builds
+# from the pipeline/ context; s2i takes one folder, so s2i-context stages each step with the package.
+IMAGE_TAG ?= 0.1.0
+STEP_NAMES := loanclassifier loanclassifier-explainer
+S2I_STAGE ?= .run/s2i
+
+images:  ## build both images with docker from the pipeline/ context (artefacts exported by make run first)
+	@for step in $(STEP_NAMES); do test -f pipeline/pipeline_steps/$$step/artefacts/manifest.json || \
+	  { echo "pipeline/pipeline_steps/$$step/artefacts/ is missing: make run (or make serve) exports it"; exit 1; }; done
+	for step in $(STEP_NAMES); do \
+	  docker build -f pipeline/pipeline_steps/$$step/Dockerfile -t $$step:$(IMAGE_TAG) pipeline/ || exit 1; done
+
+s2i-context:  ## stage each step with the loan_service package under $(S2I_STAGE)/<step>, the folder s2i builds
+	for step in $(STEP_NAMES); do rm -rf $(S2I_STAGE)/$$step && mkdir -p $(S2I_STAGE)/$$step && \
+	  tar -C pipeline --exclude=__pycache__ -cf - loan_service | tar -C $(S2I_STAGE)/$$step -xf - && \
+	  tar -C pipeline/pipeline_steps/$$step --exclude=__pycache__ --exclude='Dockerfile*' -cf - . | \
+	  tar -C $(S2I_STAGE)/$$step -xf - || exit 1; done
 
 bench-serving: install serve-env  ## REST against in-process, audit-log cost, counts under load, probe latency
 	$(BIN)/python scripts/bench_serving.py

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,6 +137,75 @@ def bench_explanations(explainer_service, explainer_dir, local, applicants, repe
     return {"remote": remote, "local": in_process, "same_anchors": same}
 
 
+def stages(model_dir: Path, rows: np.ndarray, repeat: int) -> dict:
+    """Where a request's time goes, stage by stage, in the serving environment (run by ``--stages``):
+    the same functions the service runs, timed one by one in one process. Median milliseconds."""
+    import os
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipeline"))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-stages-"))
+    os.environ.update({"prometheus_multiproc_dir": str(scratch), "LOAN_AUDIT_LOG": str(scratch / "audit.jsonl")})
+    from loan_service import Guard, verified
+    from loan_service.validation import may_hold_booleans, parse_json, rows_from_json
+    from seldon_core.metrics import SeldonMetrics
+    from seldon_core.utils import construct_response_json, extract_request_parts_json
+
+    guard = Guard("loanclassifier", decisions=True)
+    metadata = guard.load(model_dir)
+    with open(verified(model_dir, "model.dill"), "rb") as f:
+        pipeline = dill.load(f).set_params(classifier__n_jobs=1)
+
+    class Wrapper:  # what construct_response_json asks of the user's model
+        def class_names(self):
+            return metadata["class_names"]
+
+    seldon_metrics, wrapper, result = SeldonMetrics(), Wrapper(), {}
+    for name, X, payload in (("one row", rows[:1], ndarray), ("1,000 rows", rows[:1000], tensor)):
+        body = json.dumps(payload(X)).encode()
+        message = parse_json(body)
+        checked = guard.check(rows_from_json(message))
+        probabilities = pipeline.predict_proba(checked)
+        steps = {
+            "parse (JSON, duplicate keys refused)": lambda: parse_json(body),
+            "validate": lambda: guard.check(rows_from_json(message, booleans=may_hold_booleans(body))),
+            "Seldon decode": lambda: extract_request_parts_json(message),
+            "predict": lambda: pipeline.predict_proba(checked),
+            "encode (Seldon response, JSON)": lambda: json.dumps(
+                construct_response_json(wrapper, False, message, probabilities)
+            ),
+            "count and audit": lambda: guard.count_decisions(checked, probabilities),
+            "Seldon metrics (2 Manager updates)": lambda: [seldon_metrics.update([], "predict") for _ in (1, 2)],
+        }
+        result[name] = {
+            stage: statistics.median(times) * 1000 for stage, times in timed_together(steps, repeat).items()
+        }
+    return result
+
+
+def stage_table(model_dir: Path, rows: np.ndarray, rest_ms: dict, repeat: int = 100) -> None:
+    """Print the stages, measured in the serving environment, against the REST p50 of the same size."""
+    with tempfile.NamedTemporaryFile(suffix=".npy") as f:
+        np.save(f.name, rows[:1000])
+        done = subprocess.run(
+            [str(serving.SERVE_PYTHON), __file__, "--stages", str(model_dir), f.name, "--single", str(repeat)],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    if done.returncode:
+        print(f"\n(stages not measured: {done.stderr[-500:]})")
+        return
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    sizes = list(measured)
+    print(f"\n| stage, median ms (serving env, one process) | {' | '.join(sizes)} |")
+    print("|---|" + "---|" * len(sizes))
+    for stage in measured[sizes[0]]:
+        print(f"| {stage} | " + " | ".join(f"{measured[size][stage]:.2f}" for size in sizes) + " |")
+    totals = {size: sum(measured[size].values()) for size in sizes}
+    print("| sum of the stages | " + " | ".join(f"{totals[size]:.2f}" for size in sizes) + " |")
+    print("| REST p50 (above) | " + " | ".join(f"{rest_ms[size]:.2f}" for size in sizes) + " |")
+    print("| rest: HTTP, gunicorn, Flask, Seldon's routing | "
+          + " | ".join(f"{rest_ms[size] - totals[size]:.2f}" for size in sizes) + " |")  # fmt: skip
+
+
 def artefacts_root(given: str | None = None) -> tuple[Path, str]:
     if given:
         return Path(given), f"the artefacts under {given}"
@@ -160,7 +230,11 @@ def main() -> None:
     parser.add_argument("--explanations", type=int, default=3, help="applicants explained (each twice)")
     parser.add_argument("--sweep", action="store_true", help="throughput for several gunicorn settings")
     parser.add_argument("--artefacts", help="serve <this>/<step name>/ (an export_artefacts root)")
+    parser.add_argument("--stages", nargs=2, metavar=("MODEL_ARTEFACTS", "ROWS_NPY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stages:  # in the serving environment, for stage_table
+        print(json.dumps(stages(Path(args.stages[0]), np.load(args.stages[1]), args.single)))
+        return
 
     root, source = artefacts_root(args.artefacts)
     with open(step_dir(root, serving.MODEL) / "model.dill", "rb") as f:
@@ -247,14 +321,40 @@ def main() -> None:
             f"Explanations: {args.explanations} applicants x 2 per setting."
         )
 
-        bench_hardening(root, rows, logs, model, explainer)
+        stage_table(step_dir(root, serving.MODEL), rows, {
+            "one row": percentile_ms(m1["single"]["rest"], 50),
+            "1,000 rows": percentile_ms(m1["batch"]["rest_tensor"], 50),
+        })  # fmt: skip
+        audit_cost = bench_hardening(root, rows, logs, model, explainer)
+        best_local = {
+            "single": min(percentile_ms(m["single"]["local"], 50) for m in (m1, m2)),
+            "batch": min(percentile_ms(m["batch"]["local"], 50) for m in (m1, m2)),
+            "explanation": min(statistics.median(e["local"]) for e in (e1, e2)) * 1000,
+        }
+        goals = [
+            ("one row, REST p50 / in-process p50", percentile_ms(m1["single"]["rest"], 50) / best_local["single"],
+             "<=", 1.5),
+            ("1,000-row batch (tensor), REST / in-process", percentile_ms(m1["batch"]["rest_tensor"], 50)
+             / best_local["batch"], "<=", 1.5),
+            ("1,000-row batch (ndarray), REST / in-process", percentile_ms(m1["batch"]["rest_ndarray"], 50)
+             / best_local["batch"], "<=", 1.5),
+            ("one explanation, remote / in-process", remote / best_local["explanation"], "<=", 1.25),
+            ("8-client throughput, REST / in-process", rps / max(rps1, rps2), ">=", 0.8),
+            ("audit log, added to a 1,000-row batch", audit_cost, "<=", 0.10),
+        ]  # fmt: skip
+        print("\n| goal (issue 18) | this run | goal | met |\n|---|---|---|---|")
+        for name, value, sense, goal in goals:
+            met = value <= goal if sense == "<=" else value >= goal
+            percent = name.startswith("audit")
+            shown, target = (f"{value:.0%}", f"{goal:.0%}") if percent else (f"{value:.2f}x", f"{goal:g}x")
+            print(f"| {name} | {shown} | {sense} {target} | {'yes' if met else 'no'} |")
         if args.sweep:
             sweep(root, rows, logs)
     finally:
         serving.Services(model, explainer).stop()
 
 
-def bench_hardening(root: Path, rows: np.ndarray, logs: Path, model, explainer) -> None:
+def bench_hardening(root: Path, rows: np.ndarray, logs: Path, model, explainer) -> float:
     """The audit log's cost, exact counts under concurrency, and health probes under explanation load."""
     quiet = serving.start_service(
         serving.MODEL, step_dir(root, serving.MODEL), port=serving.free_port(), metrics_port=serving.free_port(),
@@ -276,6 +376,7 @@ def bench_hardening(root: Path, rows: np.ndarray, logs: Path, model, explainer) 
         )  # fmt: skip
     finally:
         serving.stop_service(quiet)
+    audit_cost = percentile_ms(batch["audit"], 50) / percentile_ms(batch["no audit"], 50) - 1
     print("\n| audit log | single row, p50 | single row, p99 | 1,000-row batch, median |")
     print("|---|---|---|---|")
     for name in ("no audit", "audit"):
@@ -314,6 +415,7 @@ def bench_hardening(root: Path, rows: np.ndarray, logs: Path, model, explainer) 
     print(f"/health/ping of the explainer while 8 explanations ran ({statuses.count(200)} answered 200, "
           f"{statuses.count(503)} 503 busy): {len(pings)} pings, p50 {percentile_ms(pings, 50):.0f} ms, "
           f"max {max(pings) * 1000:.0f} ms.")  # fmt: skip
+    return audit_cost
 
 
 def sweep(root: Path, rows: np.ndarray, logs: Path) -> None:

@@ -111,7 +111,7 @@ def test_metrics_are_multiprocess_and_the_audit_trail_goes_to_stdout(path):
     manifest = load(path)
     pod = manifest["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
     (container,) = pod["containers"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     tmp = next(m["mountPath"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
     assert env["prometheus_multiproc_dir"] == env["PROMETHEUS_MULTIPROC_DIR"]
     assert env["prometheus_multiproc_dir"].startswith(tmp + "/")
@@ -125,9 +125,20 @@ def test_explainer_probes_leave_room_for_measured_latency_under_load():
     beyond the explanations it admits."""
     explainer = load(ROOT / "pipeline" / "deploy" / "loanclassifier-explainer.yaml")
     (container,) = containers(explainer)
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert container["readinessProbe"]["timeoutSeconds"] >= 3
     assert int(env["GUNICORN_THREADS"]) >= int(env["LOAN_MAX_EXPLANATIONS"]) + 2
+
+
+def test_the_caller_token_comes_from_one_secret_in_both_deployments():
+    """The explainer's proof to the model: the same Secret key in both, never a value in the manifest."""
+    refs = []
+    for step in STEPS:
+        manifest = load(ROOT / "pipeline" / "deploy" / f"{step.name}.yaml")
+        (token,) = [e for e in containers(manifest)[0]["env"] if e["name"] == "LOAN_CALLER_TOKEN"]
+        assert "value" not in token
+        refs.append(token["valueFrom"]["secretKeyRef"])
+    assert refs[0] == refs[1] == {"name": "loan-caller-token", "key": "token"}
 
 
 def test_explainer_has_long_rest_timeouts_and_calls_the_model_deployment():
@@ -137,7 +148,7 @@ def test_explainer_has_long_rest_timeouts_and_calls_the_model_deployment():
     assert int(explainer["spec"]["annotations"]["seldon.io/rest-timeout"]) > int(
         model["spec"]["annotations"]["seldon.io/rest-timeout"]
     )
-    env = {e["name"]: e["value"] for e in containers(explainer)[0]["env"]}
+    env = {e["name"]: e.get("value") for e in containers(explainer)[0]["env"]}
     service = f"{model['metadata']['name']}-{model['spec']['predictors'][0]['name']}"  # Seldon's service name
     assert env["LOAN_MODEL_URL"].startswith(f"http://{service}.{model['metadata']['namespace']}.")
     assert env["LOAN_MODEL_URL"].endswith(":8000/api/v1.0/predictions")
@@ -162,7 +173,10 @@ def test_dockerfile_runs_the_wrapper_as_non_root_on_python_311(step):
     assert base.startswith("python:3.11.") and base.count(".") >= 2  # a pinned patch release
     assert next(line for line in lines if line.startswith("USER")).split()[1] not in ("0", "root")
     assert lines[-1] == f'CMD ["seldon-core-microservice", "{step.interface}", "--service-type", "MODEL"]'
-    assert f"COPY {step.interface}.py loan_service.py ./" in lines and "COPY artefacts/ artefacts/" in lines
+    # The context is pipeline/ (make images): the wrapper, the loan_service package and the artefacts.
+    folder = f"pipeline_steps/{step.name}"
+    assert f"COPY {folder}/{step.interface}.py ./" in lines and "COPY loan_service/ loan_service/" in lines
+    assert f"COPY {folder}/artefacts/ artefacts/" in lines
 
 
 def pins(path: Path, python: str = "3.11") -> dict[str, str]:

@@ -65,7 +65,7 @@ def test_the_notebook_writes_nothing_else_into_the_pipeline():
 
 
 def test_the_wrappers_stay_short_for_the_slides():
-    """The wrapper shows Seldon's contract; the production hardening lives in loan_service.py beside it."""
+    """The wrapper shows Seldon's contract; the production hardening lives in the loan_service package."""
     for path in WRITTEN_BY_THE_NOTEBOOK:
         source = (ROOT / path).read_text()
         body = source[source.index("\nclass ") :]

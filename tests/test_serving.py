@@ -180,6 +180,21 @@ BAD_INPUTS = {
     "not JSON, no content type": ({"data": b"\x00\x01garbage"}, "JSON"),
     "form field not JSON": ({"data": {"json": "{not json"}}, "cannot decode"),
     "JSON list body": ({"json": [ROW]}, "Invalid request"),
+    # Python's parser keeps the last of two keys: the first, invalid, would pass unseen.
+    "duplicated key": (
+        {"data": '{"data": {"ndarray": [[1]]}, "data": ' + json.dumps(ndarray([ROW])["data"]) + "}",
+         "headers": {"Content-Type": "application/json"}},
+        'the key "data" appears twice',
+    ),
+    "duplicated nested key": (
+        {"data": '{"data": {"ndarray": [[1]], "ndarray": ' + json.dumps([ROW]) + "}}",
+         "headers": {"Content-Type": "application/json"}},
+        'the key "ndarray" appears twice',
+    ),
+    "duplicated key in a form field": (
+        {"data": {"json": '{"meta": {}, "meta": {}, "data": ' + json.dumps(ndarray([ROW])["data"]) + "}"}},
+        'the key "meta" appears twice',
+    ),
 }
 
 
@@ -205,6 +220,7 @@ def test_hash_mismatch_is_refused_with_a_clear_error(artefacts, tmp_path):
         result = subprocess.run(
             [str(serving.SERVE_PYTHON), "-c", load],
             cwd=step.directory,
+            env={**os.environ, "PYTHONPATH": str(serving.REPO / "pipeline")},  # the loan_service package
             capture_output=True,
             text=True,
             timeout=120,
@@ -254,12 +270,10 @@ def test_metrics_count_decisions_per_gender_and_caller(services, local_model, ap
     # Several requests, so both gunicorn workers are likely to count some: prometheus_client sums them.
     for chunk in np.array_split(rows, 8):
         assert post(services.model.predict_url, ndarray(chunk)).status_code == 200
-    # The explainer's calls say so in a header: counted apart, whatever their body's tags say.
-    explainer_call = requests.post(
-        services.model.predict_url, json=ndarray(rows[:7]), headers={"X-Loan-Caller": "explainer"}, timeout=30
-    )
+    # Neither a body's tags nor a caller header without the explainer's token move decisions out of the
+    # applicants' series.
     tagged = {**ndarray(rows[:3]), "meta": {"tags": {"caller": "loanclassifier-explainer"}}}
-    assert explainer_call.status_code == 200 and post(services.model.predict_url, tagged).status_code == 200
+    assert post(services.model.predict_url, tagged).status_code == 200
     text = requests.get(services.model.metrics_url, timeout=10).text
     after = serving.decision_counts(text)
     counted = after.sub(before, fill_value=0)
@@ -271,7 +285,50 @@ def test_metrics_count_decisions_per_gender_and_caller(services, local_model, ap
     for g in np.unique(names):
         assert counted.loc[g, "approved"] == np.sum(approved[names == g]) + np.sum(tagged_approved[tagged_names == g])
         assert counted.loc[g, "rejected"] == np.sum(~approved[names == g]) + np.sum(~tagged_approved[tagged_names == g])
-    assert serving.decision_counts(text, caller="explainer").to_numpy().sum() >= 7
+
+
+def claims_rejected(service) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(service.metrics_url, timeout=10).text
+    return {
+        s.labels["claimed"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "loan_caller_claims_rejected_total"
+    }
+
+
+def test_a_caller_label_without_the_token_counts_as_applicant_and_the_attempt_is_counted(services, applicants):
+    def counts(caller):
+        text = requests.get(services.model.metrics_url, timeout=10).text
+        return int(serving.decision_counts(text, caller=caller).to_numpy().sum())
+
+    rows = applicants[230:237]
+    before = {caller: counts(caller) for caller in ("applicant", "explainer")}
+    claims = claims_rejected(services.model)
+    attempts = [
+        {"X-Loan-Caller": "explainer"},
+        {"X-Loan-Caller": "explainer", "X-Loan-Caller-Token": "guessed"},
+        {"X-Loan-Caller": "explainer", "X-Loan-Caller-Token": ""},
+        {"X-Loan-Caller": "auditor", "X-Loan-Caller-Token": serving.CALLER_TOKEN},  # no such label
+    ]
+    for headers in attempts:
+        assert post(services.model.predict_url, ndarray(rows), headers=headers).status_code == 200
+    assert counts("applicant") == before["applicant"] + len(attempts) * len(rows)
+    assert counts("explainer") == before["explainer"]
+    after = claims_rejected(services.model)
+    assert after["explainer"] == claims.get("explainer", 0) + 3 and after["other"] == claims.get("other", 0) + 1
+
+
+def test_the_explainers_calls_are_counted_as_explainer(services, applicants):
+    text = requests.get(services.model.metrics_url, timeout=10).text
+    before = int(serving.decision_counts(text, caller="explainer").to_numpy().sum())
+    claims = claims_rejected(services.model)
+    assert post(services.explainer.predict_url, ndarray(applicants[5:6])).status_code == 200
+    text = requests.get(services.model.metrics_url, timeout=10).text
+    assert int(serving.decision_counts(text, caller="explainer").to_numpy().sum()) > before
+    assert claims_rejected(services.model) == claims  # the explainer's token was accepted every time
 
 
 def test_metrics_endpoint_is_prometheus_text_with_our_families(services):
@@ -554,8 +611,8 @@ def test_bad_chunked_encoding_is_a_400(services, service_name):
 
 @pytest.mark.parametrize(
     "case",
-    ["meta not an object", "tftensor", "deeply nested JSON", "json= query parameter", "a boolean among numbers",
-     "capital gain 1e30", "tensor negative dimension", "age overflowing float32"],
+    ["meta not an object", "tftensor", "deeply nested JSON", "duplicated nested key", "json= query parameter",
+     "a boolean among numbers", "capital gain 1e30", "tensor negative dimension", "age overflowing float32"],
 )  # fmt: skip
 def test_explainer_refuses_bad_requests_before_any_explanation(services, case):
     """Validation first: not one call to the model (its request counter does not move)."""
@@ -741,11 +798,6 @@ def test_a_port_in_time_wait_is_free_again():
         server_side.close()  # the side that closes first keeps the port in TIME_WAIT
         client.close()
     assert serving.free_port(port) == port
-
-
-def test_the_two_copies_of_loan_service_are_identical():
-    copies = [(step.directory / "loan_service.py").read_text() for step in (serving.MODEL, serving.EXPLAINER)]
-    assert copies[0] == copies[1], "edit pipeline/pipeline_steps/loanclassifier/loan_service.py and copy it"
 
 
 def test_audit_records_read_the_rotated_files_oldest_first(tmp_path):

@@ -20,6 +20,7 @@ import argparse
 import atexit
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,6 +42,9 @@ STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
 RUN_DIR = REPO / ".run"  # pid files, state, logs and audit logs of the services `make serve` started
 LOOPBACK = "127.0.0.1"
+# The explainer's proof to the model (loan_service.caller): one random token for every service this
+# process starts, so an explainer started here is believed by a model started here.
+CALLER_TOKEN = os.environ.get("LOAN_CALLER_TOKEN") or secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,8 @@ def start_service(
     metrics_dir = tempfile.mkdtemp(prefix=f"{step.name}-metrics-")  # fresh: counts start at 0
     environment = {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "pipeline")]),  # pipeline/: the loan_service package
+        "LOAN_CALLER_TOKEN": CALLER_TOKEN,
         "LOAN_ARTEFACTS": str(artefacts),
         "LOAN_AUDIT_LOG": str(audit_log),
         "LOAN_AUDIT_STDOUT": "0",  # the log file is enough locally

@@ -2,8 +2,9 @@
 
 POST one applicant, {"data": {"ndarray": [[12 numbers]]}}, to /api/v1.0/predictions and get alibi's
 Explanation.to_json() back as jsonData. alibi saved the explainer without its predictor: here the
-predictor is the model service, called over HTTP at LOAN_MODEL_URL. loan_service.py (beside this file)
-validates the applicant first, checks sha256s, counts, audits and retries calls to the model.
+predictor is the model service, called over HTTP at LOAN_MODEL_URL. The loan_service package
+(pipeline/loan_service/) validates the applicant first, checks sha256s, counts, audits and retries
+calls to the model.
 """
 
 import json
@@ -34,7 +35,7 @@ class Explainer:
         self.explainer = load_remote_explainer(self.artefacts / "explainer", predictor=self.model.labels)
 
     def predict(self, X, feature_names=None, meta=None):
-        row = self.guard.validate(X)  # before any sampling
+        row = self.guard.rows(X)  # validated by the guard, before any sampling
         with self.admission:  # one explanation at a time; 503 when too many wait
             probability = float(self.model.probabilities(row)[0, 1])  # the decision explained
             np.random.seed(self.seed)  # the same applicant always gets the same anchor

@@ -1,8 +1,8 @@
 """Seldon Core 1.17 wrapper of the loan classifier: the fitted preprocessor + RandomForest pipeline.
 
 POST {"data": {"ndarray": rows of 12 numbers}} to /api/v1.0/predictions; the answer is the
-probabilities of [rejected, approved]. loan_service.py (beside this file) does the production work:
-input validation (HTTP 400 naming the problem), sha256 checks, metrics and the audit trail.
+probabilities of [rejected, approved]. The loan_service package (pipeline/loan_service/) does the
+production work: input validation (HTTP 400 naming the problem), sha256 checks, metrics, the audit trail.
 """
 
 import os
@@ -28,7 +28,7 @@ class Model:
             self.pipeline = dill.load(f).set_params(classifier__n_jobs=self.n_jobs)
 
     def predict(self, X, feature_names=None, meta=None):
-        rows = self.guard.validate(X)
+        rows = self.guard.rows(X)  # parsed and validated once, by the guard, before Seldon decoded X
         probabilities = self.pipeline.predict_proba(rows)
         self.guard.count_decisions(rows, probabilities)  # per gender and caller, once the answer is 200
         return probabilities
