@@ -36,7 +36,7 @@ class Explainer:
         for name in ("explainer/meta.dill", "explainer/explainer.dill"):
             verified(self.artefacts, name)  # sha256 as exported, else a clear error
         self.explainer = load_remote_explainer(self.artefacts / "explainer", predictor=self.model.labels)
-        self.reasons.load(verified(self.artefacts, "reference.json"))  # the reasons' reference applicants
+        self.reasons.load(verified(self.artefacts, "reference.json"))  # reasons' references
 
     def predict(self, X, feature_names=None, meta=None):
         if asks_reasons(meta):  # principal reasons for a batch: one model call, audited, with the notices
