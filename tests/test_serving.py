@@ -806,3 +806,55 @@ def test_audit_records_read_the_rotated_files_oldest_first(tmp_path):
         Path(f"{log}{suffix}").write_text("".join(json.dumps({"request_id": i}) + "\n" for i in ids))
     service = serving.Service("loanclassifier", 0, 0, 0, "", "", str(log))
     assert service.audit_records()["request_id"].tolist() == [1, 2, 3, 4, 5]
+
+
+# --- parsed and validated once ---------------------------------------------------------------------
+
+ONCE = r"""
+import json, os, sys, tempfile
+step, artefacts = sys.argv[1], sys.argv[2]
+sys.path[:0] = [os.path.join(sys.argv[3], "pipeline"), step]
+os.environ.update(prometheus_multiproc_dir=tempfile.mkdtemp(), LOAN_ARTEFACTS=artefacts,
+                  LOAN_AUDIT_LOG=os.path.join(tempfile.mkdtemp(), "audit.jsonl"))
+import loan_service.guard as guard
+import loan_service.validation as validation
+from Model import Model
+from seldon_core.metrics import SeldonMetrics
+from seldon_core.wrapper import get_rest_microservice
+
+counts = {"json.loads": 0, "validate_rows": 0}
+def counting(name, function):
+    def counted(*args, **kwargs):
+        counts[name] += 1
+        return function(*args, **kwargs)
+    return counted
+json.loads = counting("json.loads", json.loads)  # every JSON parse in the process, Seldon's included
+guard.validate_rows = counting("validate_rows", validation.validate_rows)
+model = Model()
+model.load()
+client = get_rest_microservice(model, SeldonMetrics()).test_client()
+row = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
+results = {}
+for name, kwargs in (("json body", {"json": {"data": {"ndarray": [row]}}}),
+                     ("json= form field", {"data": {"json": json.dumps({"data": {"ndarray": [row]}})}})):
+    counts.update({"json.loads": 0, "validate_rows": 0})
+    response = client.post("/api/v1.0/predictions", **kwargs)
+    results[name] = {"status": response.status_code, **counts}
+print(json.dumps(results))
+"""
+
+
+def test_a_request_is_parsed_once_and_validated_once(artefacts):
+    """Seldon's real Flask app around the wrapper, called through Flask's test client in the serving env:
+    one JSON parse (Seldon reads the guard's cached one) and one validation per request. A form field
+    is the exception Seldon forces: it parses the field again itself."""
+    root, _ = artefacts
+    result = subprocess.run(
+        [str(serving.SERVE_PYTHON), "-c", ONCE, str(serving.MODEL.directory), str(root / serving.MODEL.name),
+         str(serving.REPO)],
+        capture_output=True, text=True, timeout=300, cwd=serving.MODEL.directory,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts["json body"] == {"status": 200, "json.loads": 1, "validate_rows": 1}
+    assert counts["json= form field"] == {"status": 200, "json.loads": 2, "validate_rows": 1}

@@ -49,7 +49,9 @@ class Records:
         # encoded once for all rows and once for all probabilities, then cut into lines: 1,000 json.dumps
         # calls took most of a batch's audit time.
         prefix = json.dumps(head)[:-1]
-        row_texts = json.dumps(rows.tolist())[2:-2].split("], [")
+        whole = rows.astype(np.int64)  # validated: finite and within the plausible ranges
+        values = whole if (whole == rows).all() else rows  # whole numbers (the usual rows) encode faster as ints
+        row_texts = json.dumps(values.tolist())[2:-2].split("], [")
         p_texts = json.dumps(probabilities[:, 1].tolist())[1:-1].split(", ")
         decisions = np.where(approved, '"approved"', '"rejected"').tolist()
         return "\n".join(
