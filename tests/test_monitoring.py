@@ -197,6 +197,7 @@ def test_dashboard_shows_what_the_issue_asks_for():
     exprs = "\n".join(dashboard_exprs())
     assert "sum by (gender)" in exprs and 'caller="applicant"' in exprs  # approval rate per gender
     assert "gender:loan_approval_rate:window" in exprs  # the alert's expression
+    assert "sum by (feature) (rate(loan_reason_flags_total" in exprs  # issue 16: flags by feature
     for metric in ("loan_requests_total", 'code=~"5.."', "loan_request_duration_seconds_bucket"):
         assert metric in exprs
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
@@ -233,6 +234,8 @@ class StandInLoanExporter:
             )
             for s, r in self.registry.items()
         }
+        explainer = self.registry["loanclassifier-explainer"]
+        self.flags = Counter("loan_reason_flags", "flags", ["feature"], registry=explainer)
         for gender in ("Female", "Male"):  # every series from zero, as the wrappers start them
             for decision in ("approved", "rejected"):
                 for caller in ("applicant", "explainer"):
@@ -252,6 +255,7 @@ class StandInLoanExporter:
                 self.decisions.labels(gender, decision, "applicant").inc(per_second / 10)
             # The explainer's perturbed samples: many, all women rejected; they must not count.
             self.decisions.labels("Female", "rejected", "explainer").inc(50)
+            self.flags.labels("marital-status").inc()  # the explainer's reasons: a flagged rejection a tick
             for service in self.registry:
                 self.requests[service].labels(service, "200").inc()
                 self.durations[service].labels(service).observe(0.03 if service == "loanclassifier" else 2.0)

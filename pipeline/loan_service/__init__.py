@@ -11,14 +11,22 @@ one job per module:
 - ``caller``: who is calling: the explainer proves it with a shared token, everyone else is an applicant;
 - ``metrics`` and ``audit``: ``prometheus_client`` multiprocess counters and the audit trail;
 - ``client``: the explainer's HTTP client of the model; ``explainer``: alibi loading and admission.
+- ``reasons``, ``notice`` (numpy and the standard library only, so the notebook imports them without
+  Seldon): principal reasons for a rejection and the adverse-action notice; ``reasons_service`` serves them.
 
 Python 3.8 compatible (the s2i image).
 """
 
-from . import metrics  # noqa: F401 (first: the multiprocess directory is set before anything counts)
-from .artefacts import sha256, verified
-from .client import ModelClient
-from .explainer import Admission, load_remote_explainer
-from .guard import Guard
+import importlib
 
-__all__ = ["Admission", "Guard", "ModelClient", "load_remote_explainer", "sha256", "verified"]
+_EXPORTS = {"Admission": "explainer", "Guard": "guard", "ModelClient": "client",
+            "load_remote_explainer": "explainer", "sha256": "artefacts", "verified": "artefacts"}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    """The wrappers' names, imported on first use (PEP 562): ``pipeline.loan_service.reasons`` needs no Flask."""
+    if name not in _EXPORTS:
+        raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
+    importlib.import_module(".metrics", __name__)  # first: the multiprocess directory is set before anything counts
+    return getattr(importlib.import_module("." + _EXPORTS[name], __name__), name)

@@ -17,6 +17,7 @@ from .body import MAX_BODY, BodyAndMetrics
 from .caller import CALLERS, caller_of
 from .errors import bad_request, error_response
 from .metrics import start_series
+from .reasons_service import asks_reasons
 from .records import Records
 from .validation import may_hold_booleans, parse_json, rows_from_json, validate_rows
 
@@ -78,18 +79,20 @@ class Guard(Records):
             raise bad_request(f"{self.service} not loaded", status=503, reason="LOAN_NOT_READY")
         return {"model": self.service, "artefacts": self.digest, "worker": os.getpid()}
 
-    def check(self, X):
-        """``X`` validated now: rows of model features as floats, or a 400."""
+    def check(self, X, many=False):
+        """``X`` validated now: rows of model features as floats, or a 400. ``many``: a batch is allowed
+        even where one row is the rule (the explainer's reasons)."""
         rows = validate_rows(X, self.metadata)
-        if self.one_row and rows.shape[0] != 1:
-            raise bad_request(f"explain one applicant per request, got {rows.shape[0]} rows")
+        if self.one_row and not many and rows.shape[0] != 1:
+            raise bad_request(f"explain one applicant per request, got {rows.shape[0]} rows "
+                              '(principal reasons take a batch: meta.tags.explain = "reasons")')
         return rows
 
-    def rows(self, X):
+    def rows(self, X, many=False):
         """The rows the guard validated for this request, before Seldon decoded ``X``; ``X`` checked now
         where no guard ran (gRPC, a direct call)."""
         rows = g.get("loan_rows") if has_request_context() else None
-        return rows if rows is not None else self.check(X)
+        return rows if rows is not None else self.check(X, many)
 
     # Flask hooks ------------------------------------------------------------------------------------
 
@@ -113,7 +116,8 @@ class Guard(Records):
             return None  # Flask's routing answers 404/405; health and metadata need no body
         message, text = _message()
         if self.metadata is not None:  # before Seldon decodes it and before any expensive work
-            g.loan_rows = self.check(rows_from_json(message, booleans=may_hold_booleans(text)))
+            rows = rows_from_json(message, booleans=may_hold_booleans(text))  # meta checked there
+            g.loan_rows = self.check(rows, many=asks_reasons(message.get("meta")))
         g.loan_caller = caller_of(request.headers, self.service)
         return None
 

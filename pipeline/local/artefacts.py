@@ -79,6 +79,7 @@ def export_artefacts(model, explainer, category_map: dict, root: Path | str | No
                 dill.dump(model, f)
         else:
             save_fitted_explainer(explainer, staging / "explainer")
+            (staging / "reference.json").write_text(reference_json(model, explainer, category_map))
         write_manifest(staging)
         if target.exists():
             shutil.rmtree(target)
@@ -87,6 +88,17 @@ def export_artefacts(model, explainer, category_map: dict, root: Path | str | No
 
 
 STEPS_NAMES = (MODEL_STEP, EXPLAINER_STEP)
+
+
+def reference_json(model, explainer, category_map: dict, size: int = 200, seed: int = 0) -> str:
+    """The principal reasons' reference set, frozen with the artefacts: ``size`` training applicants (a
+    fixed-seed sample) that the served model approves with P(approved) in (0.5, 0.6]."""
+    from pipeline.loan_service.reasons import Reasons, reference_set
+    from tutorial.data import FEATURES
+
+    train = explainer.samplers[0].train_data  # the rows AnchorTabular was fitted on: the training data
+    rows = reference_set(lambda X: model.predict_proba(X)[:, 1], train, size=size, seed=seed)
+    return Reasons(rows, FEATURES, category_map).to_json()
 
 
 def save_fitted_explainer(explainer, path: Path) -> None:

@@ -1,10 +1,11 @@
 """Seldon Core 1.17 wrapper of the remote Anchors explainer of the loan classifier.
 
 POST one applicant, {"data": {"ndarray": [[12 numbers]]}}, to /api/v1.0/predictions and get alibi's
-Explanation.to_json() back as jsonData. alibi saved the explainer without its predictor: here the
-predictor is the model service, called over HTTP at LOAN_MODEL_URL. The loan_service package
-(pipeline/loan_service/) validates the applicant first, checks sha256s, counts, audits and retries
-calls to the model.
+Explanation.to_json() back as jsonData; with "meta": {"tags": {"explain": "reasons"}}, up to 100 applicants
+get their principal reasons and, for a rejection, the adverse-action notice. alibi saved the explainer
+without its predictor: here the predictor is the model service, called over HTTP at LOAN_MODEL_URL.
+The loan_service package (pipeline/loan_service/) validates the applicant first, checks sha256s,
+counts, audits and retries calls to the model.
 """
 
 import json
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from loan_service import Admission, Guard, ModelClient, load_remote_explainer, verified
 from loan_service.liveness import Liveness, freeze_point
+from loan_service.reasons_service import ReasonsOption, asks_reasons
 
 ARTEFACTS = Path(os.environ.get("LOAN_ARTEFACTS", Path(__file__).resolve().parent / "artefacts"))
 MODEL_URL = os.environ.get("LOAN_MODEL_URL", "http://loanclassifier-default:8000/api/v1.0/predictions")
@@ -28,6 +30,7 @@ class Explainer:
         self.artefacts = Path(artefacts or ARTEFACTS)
         self.model = ModelClient(model_url or MODEL_URL, timeout=float(os.environ.get("LOAN_MODEL_TIMEOUT", "5")))
         self.admission = Admission(int(os.environ.get("LOAN_MAX_EXPLANATIONS", "8")))
+        self.reasons = ReasonsOption(int(os.environ.get("LOAN_MAX_REASONS", "8")))  # its own bound, no lock
 
     def load(self):
         self.guard.load(self.artefacts)
@@ -35,8 +38,11 @@ class Explainer:
             verified(self.artefacts, name)  # sha256 as exported, else a clear error
         self.explainer = load_remote_explainer(self.artefacts / "explainer", predictor=self.model.labels)
         self.liveness = Liveness(stuck_after=float(os.environ.get("LOAN_EXPLANATION_STUCK", "60")))
+        self.reasons.load(verified(self.artefacts, "reference.json"))  # reasons' references
 
     def predict(self, X, feature_names=None, meta=None):
+        if asks_reasons(meta):  # principal reasons for a batch: one model call, audited, with the notices
+            return self.reasons.answer(self.guard, self.guard.rows(X, many=True), self.model.probabilities)
         row = self.guard.rows(X)  # validated by the guard, before any sampling
         with self.admission, self.liveness.watch():  # one explanation at a time; 503 when too many wait
             freeze_point()  # a fault only a test can arm (loan_service/liveness.py)
