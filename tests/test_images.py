@@ -192,6 +192,7 @@ def test_the_s2i_folders_make_stages_serve_a_prediction(artefacts, tmp_path):
         assert (folder / f"{settings['MODEL_NAME']}.py").is_file() and (folder / "loan_service").is_dir()
         assert not (folder / "Dockerfile").exists() and not list(folder.rglob("__pycache__"))
     folder = stage / serving.MODEL.name
+    shutil.rmtree(folder / "artefacts", ignore_errors=True)  # staged when a notebook run exported them: use ours
     shutil.copytree(artefacts / serving.MODEL.name, folder / "artefacts")  # s2i --copy takes them from the tree
     settings = dict(line.split("=", 1) for line in (folder / ".s2i" / "environment").read_text().split())
     cmd = ["seldon-core-microservice", settings["MODEL_NAME"], "--service-type", settings["SERVICE_TYPE"]]

@@ -16,6 +16,7 @@ from .audit import audit_logger
 from .body import MAX_BODY, BodyAndMetrics
 from .caller import CALLERS, caller_of
 from .errors import bad_request, error_response
+from .liveness import Liveness, canned_applicant
 from .metrics import start_series
 from .reasons_service import asks_reasons
 from .records import Records
@@ -87,6 +88,11 @@ class Guard(Records):
             raise bad_request(f"explain one applicant per request, got {rows.shape[0]} rows "
                               '(principal reasons take a batch: meta.tags.explain = "reasons")')
         return rows
+
+    def liveness(self, predict):
+        """The liveness check of ``predict`` (loan_service.liveness): an applicant valid by construction,
+        checked like a request, run under a deadline."""
+        return Liveness(lambda: predict(self.check(canned_applicant(self.metadata))))
 
     def rows(self, X, many=False):
         """The rows the guard validated for this request, before Seldon decoded ``X``; ``X`` checked now

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from loan_service import Admission, Guard, ModelClient, load_remote_explainer, verified
-from loan_service.liveness import Liveness, freeze_point
+from loan_service.liveness import Liveness
 from loan_service.reasons_service import ReasonsOption, asks_reasons
 
 ARTEFACTS = Path(os.environ.get("LOAN_ARTEFACTS", Path(__file__).resolve().parent / "artefacts"))
@@ -44,8 +44,7 @@ class Explainer:
         if asks_reasons(meta):  # principal reasons for a batch: one model call, audited, with the notices
             return self.reasons.answer(self.guard, self.guard.rows(X, many=True), self.model.probabilities)
         row = self.guard.rows(X)  # validated by the guard, before any sampling
-        with self.admission, self.liveness.watch():  # one explanation at a time; 503 when too many wait
-            freeze_point()  # a fault only a test can arm (loan_service/liveness.py)
+        with self.admission, self.liveness.watch():  # one at a time, 503 when too many wait; liveness watches
             probability = float(self.model.probabilities(row)[0, 1])  # the decision explained
             np.random.seed(self.seed)  # the same applicant always gets the same anchor
             explanation = json.loads(self.explainer.explain(row[0], threshold=self.threshold).to_json())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dill
 from loan_service import Guard, verified
-from loan_service.liveness import Liveness, canned_applicant, freeze_point
+from loan_service.liveness import freeze_point
 
 ARTEFACTS = Path(os.environ.get("LOAN_ARTEFACTS", Path(__file__).resolve().parent / "artefacts"))
 
@@ -22,13 +22,12 @@ class Model:
     def __init__(self, n_jobs=1, artefacts=None):
         self.n_jobs = int(n_jobs)  # one thread per request: scale with gunicorn workers instead
         self.artefacts = Path(artefacts or ARTEFACTS)
+        self.liveness = self.guard.liveness(self.probabilities)  # /health/status runs a canned applicant
 
     def load(self):  # once per worker, before it serves
         self.metadata = self.guard.load(self.artefacts)
         with open(verified(self.artefacts, "model.dill"), "rb") as f:
             self.pipeline = dill.load(f).set_params(classifier__n_jobs=self.n_jobs)
-        applicant = self.guard.check(canned_applicant(self.metadata))  # valid, checked like a request
-        self.liveness = Liveness(lambda: self.probabilities(applicant))
 
     def predict(self, X, feature_names=None, meta=None):
         rows = self.guard.rows(X)  # parsed and validated once, by the guard, before Seldon decoded X
