@@ -31,13 +31,13 @@ class Explainer:
         self.model = ModelClient(model_url or MODEL_URL, timeout=float(os.environ.get("LOAN_MODEL_TIMEOUT", "5")))
         self.admission = Admission(int(os.environ.get("LOAN_MAX_EXPLANATIONS", "8")))
         self.reasons = ReasonsOption(int(os.environ.get("LOAN_MAX_REASONS", "8")))  # its own bound, no lock
+        self.liveness = Liveness(stuck_after=float(os.environ.get("LOAN_EXPLANATION_STUCK", "60")))
 
     def load(self):
         self.guard.load(self.artefacts)
         for name in ("explainer/meta.dill", "explainer/explainer.dill"):
             verified(self.artefacts, name)  # sha256 as exported, else a clear error
         self.explainer = load_remote_explainer(self.artefacts / "explainer", predictor=self.model.labels)
-        self.liveness = Liveness(stuck_after=float(os.environ.get("LOAN_EXPLANATION_STUCK", "60")))
         self.reasons.load(verified(self.artefacts, "reference.json"))  # reasons' references
 
     def predict(self, X, feature_names=None, meta=None):
