@@ -205,7 +205,7 @@ _TAGS = re.compile(r"<[^>]+>")
 
 def wide_blocks(section: str) -> list[str]:
     """Blocks of ``section`` that would scroll sideways on GitHub: a code or output line over
-    SUMMARY_WIDTH characters, or an HTML table whose columns' longest texts (plus padding) add up to
+    SUMMARY_WIDTH characters, or an HTML table whose columns' longest words (plus padding) add up to
     more than TABLE_WIDTH_CHARS. Each is named by its first characters."""
     found = []
     blocks = [m.group(1) for m in _FENCE.finditer(section)]
@@ -219,7 +219,10 @@ def wide_blocks(section: str) -> list[str]:
     for table in _TABLE.findall(section):
         rows = [[_TAGS.sub("", cell).strip() for cell in _CELL.findall(row)] for row in _ROW.findall(table)]
         columns = max((len(row) for row in rows), default=0)
-        width = sum(max((len(row[i]) for row in rows if i < len(row)), default=0) + 4 for i in range(columns))
+        # A browser wraps a table's cells at spaces before it scrolls: the narrowest the table can be is
+        # its columns' longest words (plus the cells' padding, about 4 characters).
+        width = sum(max((len(word) for row in rows if i < len(row) for word in row[i].split()), default=0) + 4
+                    for i in range(columns))
         if width > TABLE_WIDTH_CHARS:
             found.append(f"table of about {width} characters: {' '.join(rows[0])[:60] if rows else ''}")
     return found

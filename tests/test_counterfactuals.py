@@ -8,6 +8,7 @@ import pytest
 from graph_mode import main, run_in_graph_mode
 
 from tutorial.counterfactuals import (
+    CHANGED,
     batch_outcomes,
     before_after,
     change_distance,
@@ -80,7 +81,7 @@ def test_before_after_table_names_categories_and_marks_changes(sample):
     cf[0, FEATURES.index("education")] = degrees.index(other)
     table = before_after(x, cf, sample.category_map, 0.2, 0.7)
     assert table.loc["education", "after"] == other
-    assert set(table.index[table["changed"] != ""]) == {"education", "capital-gain"}
+    assert set(table.index[table[CHANGED] != ""]) == {"education", "capital-gain"}
     assert table.loc["P(approved)", "after"] == 0.7
     assert changed_features(x, cf) == ["education", "capital-gain"]
     assert (before_after(x, None, sample.category_map, 0.2, None)["after"] == "-").all()

@@ -113,6 +113,9 @@ def decode(x_encoded: np.ndarray, preprocessor, layout: EncodedLayout) -> np.nda
     return codes
 
 
+CHANGED = "Δ"  # the column that marks a changed feature: one character, so a pair's table fits GitHub's width
+
+
 def before_after(x_codes: np.ndarray, cf_codes: np.ndarray, category_map, p_before: float,
                  p_after: float | None) -> pd.DataFrame:
     """One applicant before and after the counterfactual change, readable, with P(approved).
@@ -123,14 +126,14 @@ def before_after(x_codes: np.ndarray, cf_codes: np.ndarray, category_map, p_befo
     table = pd.DataFrame({"before": before.astype(object)})
     if cf_codes is None:
         table["after"] = "-"
-        table["changed"] = ""
+        table[CHANGED] = ""
     else:
         after = to_display(cf_codes, category_map).iloc[0].astype(object)
         table["after"] = after
-        table["changed"] = np.where(before.astype(str) != after.astype(str), "<-", "")
+        table[CHANGED] = np.where(before.astype(str) != after.astype(str), "<-", "")
     probabilities = pd.DataFrame(
         {"before": [round(float(p_before), 3)],
-         "after": ["-" if p_after is None else round(float(p_after), 3)], "changed": [""]},
+         "after": ["-" if p_after is None else round(float(p_after), 3)], CHANGED: [""]},
         index=["P(approved)"])
     return pd.concat([table, probabilities])
 
