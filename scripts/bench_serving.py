@@ -174,7 +174,7 @@ def stages(model_dir: Path, rows: np.ndarray, repeat: int) -> dict:
                 construct_response_json(wrapper, False, message, probabilities)
             ),
             "count and audit": lambda: guard.count_decisions(checked, probabilities),
-            "Seldon metrics (no Manager: loan_service.metrics)": lambda: [seldon_metrics.update([], "predict") for _ in (1, 2)],
+            "Seldon metrics (no Manager)": lambda: [seldon_metrics.update([], "predict") for _ in (1, 2)],
         }
         result[name] = {
             stage: statistics.median(times) * 1000 for stage, times in timed_together(steps, repeat).items()

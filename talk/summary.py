@@ -228,6 +228,33 @@ def wide_blocks(section: str) -> list[str]:
     return found
 
 
+# GitHub's README column and table style (markdown-body: 16 px system sans-serif, cells padded 6 px 13 px,
+# a table a scrolling block as wide as its content, at most the column): measured in Chromium.
+GITHUB_COLUMN_PX = 830
+_GITHUB_TABLE_CSS = (
+    "body{margin:0}.markdown-body{width:%dpx;font-family:-apple-system,'Segoe UI','Noto Sans',Helvetica,Arial,"
+    "sans-serif;font-size:16px;line-height:1.5}table{display:block;width:max-content;max-width:100%%;"
+    "overflow:auto;border-spacing:0;border-collapse:collapse}td,th{padding:6px 13px;border:1px solid #d1d9e0}"
+) % GITHUB_COLUMN_PX
+
+
+def tables_that_scroll(section: str, tmp_dir: Path) -> list[str]:
+    """The HTML tables of ``section`` that scroll sideways in GitHub's README column, laid out by headless
+    Chromium with GitHub's table style (a browser wraps cells at spaces before it scrolls): each named by
+    its first words and its width in px."""
+    from talk.browser import OfflinePage
+
+    tables = _TABLE.findall(section)
+    page_file = Path(tmp_dir) / "tables.html"
+    page_file.write_text(f"<!doctype html><meta charset='utf-8'><style>{_GITHUB_TABLE_CSS}</style>"
+                         + "".join(f"<div class='markdown-body'>{t}</div>" for t in tables), encoding="utf-8")
+    with OfflinePage() as page:
+        page.open(page_file)
+        widths = page.evaluate("() => [...document.querySelectorAll('table')].map(t => t.scrollWidth)")
+    return [f"{width} px: {' '.join(_TAGS.sub(' ', table).split())[:60]}"
+            for table, width in zip(tables, widths) if width > GITHUB_COLUMN_PX]
+
+
 def read_section(readme: str) -> str:
     """The text between the summary markers of a README (markers excluded)."""
     start, end = readme.find(START), readme.find(END)

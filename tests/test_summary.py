@@ -94,13 +94,21 @@ def test_wide_blocks_finds_what_scrolls_sideways_on_github():
     assert summary.wide_blocks("```python\n" + "x" * 100 + "\n```\n\n    " + "y" * 100 + "\n") == []
 
 
-def test_readme_summary_reads_well_on_github():
-    """The story without setup or asserts, no code or output wider than GitHub shows, the takeaways last."""
+def test_a_table_wider_than_githubs_column_is_found_in_the_browser(tmp_path):
+    narrow = "<table><tr><th>gender</th><th>approval rate</th></tr><tr><td>Female</td><td>0.11</td></tr></table>"
+    wide = "<table><tr>" + "<td>unbreakable_cell_value</td>" * 8 + "</tr></table>"
+    assert summary.tables_that_scroll(narrow + "\n\n" + wide, tmp_path) == [
+        summary.tables_that_scroll(wide, tmp_path)[0]]
+
+
+def test_readme_summary_reads_well_on_github(tmp_path):
+    """The story without setup or asserts, no code, output or table wider than GitHub shows, the takeaways last."""
     section = summary.read_section(README.read_text(encoding="utf-8"))
     assert not re.search(r"^\s*assert\b", section, re.MULTILINE)
     assert "import " not in section.split("```python", 1)[1].split("```")[0]  # it opens with the story's code
-    wide = summary.wide_blocks(section)
+    wide = [block for block in summary.wide_blocks(section) if not block.startswith("table")]
     assert not wide, wide
+    assert not summary.tables_that_scroll(section, tmp_path)
     assert "### Takeaways" in section, "the summary ends with the takeaways"
     last = section[section.rindex("### Takeaways"):]
     assert "```" not in last  # the last code block comes before them: not the code that stops the services
