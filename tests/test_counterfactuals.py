@@ -215,22 +215,28 @@ def test_counterfactual_search_keeps_fixed_features_and_gets_the_loan():
     run_in_graph_mode(__file__, "check_counterfactual_search", "counterfactual found")
 
 
+def small_network(n_rows: int, epochs: int):
+    """In graph mode: a seeded Keras network on a sample of adult.data, as the notebook builds it."""
+    from tutorial.models import build_keras_model, set_seeds
+
+    set_seeds(0)
+    data = load_adult("train", n_rows=n_rows, seed=0)
+    pre = build_preprocessor(data.category_map).fit(data.X)
+    layout = encoded_layout(data.category_map)
+    encoded = pre.transform(data.X)
+    model = build_keras_model(layout.n_columns, seed=0)
+    model.fit(encoded, data.y, epochs=epochs, batch_size=64, verbose=0)
+    return data, pre, layout, encoded, model, model.predict(encoded)[:, 1]
+
+
 def check_counterfactual_search():
     """In graph mode: a small Keras model, a rejected applicant, CounterfactualProto as in the notebook."""
     import tensorflow as tf
     from alibi.explainers import CounterfactualProto
 
     from tutorial.counterfactuals import FIT_KWARGS, category_positions, isolated_copy
-    from tutorial.models import build_keras_model, set_seeds
 
-    set_seeds(0)
-    data = load_adult("train", n_rows=1_500, seed=0)
-    pre = build_preprocessor(data.category_map).fit(data.X)
-    layout = encoded_layout(data.category_map)
-    encoded = pre.transform(data.X)
-    model = build_keras_model(layout.n_columns, seed=0)
-    model.fit(encoded, data.y, epochs=5, batch_size=64, verbose=0)
-    proba = model.predict(encoded)[:, 1]
+    data, pre, layout, encoded, model, proba = small_network(n_rows=1_500, epochs=5)
     positions = category_positions(model, encoded, layout)
     row = int(np.flatnonzero((proba >= 0.3) & (proba < 0.5))[0])
     x = encoded[row:row + 1]
@@ -336,16 +342,8 @@ def check_search_under_load():
     from alibi.explainers import CounterfactualProto
 
     from tutorial.counterfactuals import FIT_KWARGS, category_positions, isolated_copy, ordered_fista_step
-    from tutorial.models import build_keras_model, set_seeds
 
-    set_seeds(0)
-    data = load_adult("train", n_rows=1_000, seed=0)
-    pre = build_preprocessor(data.category_map).fit(data.X)
-    layout = encoded_layout(data.category_map)
-    encoded = pre.transform(data.X)
-    model = build_keras_model(layout.n_columns, seed=0)
-    model.fit(encoded, data.y, epochs=3, batch_size=64, verbose=0)
-    proba = model.predict(encoded)[:, 1]
+    data, pre, layout, encoded, model, proba = small_network(n_rows=1_000, epochs=3)
     np.random.seed(0)
     positions = category_positions(model, encoded, layout)
     row = int(np.flatnonzero((proba >= 0.2) & (proba < 0.5))[0])

@@ -267,3 +267,18 @@ def test_baseline_text_says_women_are_found_less_often_only_when_the_intervals_s
                              group_metrics(y_true, y_pred, ethnicity))
     assert ("creditworthy women are also approved less often" in text) == stated, text
     assert "Part of the gap" not in text  # no split into the data's and the model's part that nothing measures
+
+
+def test_the_unawareness_sentences_follow_the_intervals():
+    from tutorial.fairness import describe_unawareness
+
+    removed = "gender parity gap removed"
+    table = pd.DataFrame({removed: [0.0, -0.02, 0.48, 0.45, 0.55], f"{removed} low": [0, -0.04, 0.43, 0.40, 0.48],
+                          f"{removed} high": [0, 0.0, 0.53, 0.51, 0.61]},
+                         index=["base", "no gender", "no proxies", "balanced", "balanced, no proxies"])
+    text = describe_unawareness(table, *table.index)
+    lines = text.splitlines()
+    assert "no change beyond the noise" in lines[0] and "the gap narrows" in lines[1]
+    # An interval that includes 0 is no change, whatever the point estimate says.
+    table.loc["no proxies", f"{removed} low"] = -0.01
+    assert "no change beyond the noise" in describe_unawareness(table, *table.index).splitlines()[1]

@@ -427,15 +427,11 @@ def describe_unawareness(table: pd.DataFrame, base: str, no_gender: str, no_prox
     """What retraining without gender, and without gender and its proxies, does to the parity gap: each
     comparison stated only as far as the paired bootstrap interval of the share removed supports it."""
     removed = f"{feature} parity gap removed"
-    dpd = f"{feature}: demographic parity difference"
 
     def effect(name):
         low, high = table.loc[name, f"{removed} low"], table.loc[name, f"{removed} high"]
-        verdict = ("the gap narrows" if low > 0 else "the gap widens" if high < 0 else
-                   "no change beyond the resampling noise")
-        return (f"parity difference {table.loc[name, dpd]:.2f}, {table.loc[name, removed]:.0%} of the gap removed "
-                f"(95% CI {low:.0%} to {high:.0%}): {verdict}")
+        verdict = "the gap narrows" if low > 0 else "the gap widens" if high < 0 else "no change beyond the noise"
+        return f"{table.loc[name, removed]:.0%} of the gap removed (95% CI {low:.0%} to {high:.0%}): {verdict}"
     return (f"- Without the {feature} column: {effect(no_gender)}.\n"
             f"- Without {feature}, relationship and marital status: {effect(no_proxies)}.\n"
-            f"- Balanced data alone: {effect(balanced)}; balanced data without the three: "
-            f"{effect(balanced_no_proxies)}.")
+            f"- Balanced data: {effect(balanced)}; and without the three: {effect(balanced_no_proxies)}.")
