@@ -431,7 +431,8 @@ def describe_unawareness(table: pd.DataFrame, base: str, no_gender: str, no_prox
     def effect(name):
         low, high = table.loc[name, f"{removed} low"], table.loc[name, f"{removed} high"]
         verdict = "the gap narrows" if low > 0 else "the gap widens" if high < 0 else "no change beyond the noise"
-        return f"{table.loc[name, removed]:.0%} of the gap removed (95% CI {low:.0%} to {high:.0%}): {verdict}"
+        return f"{table.loc[name, removed]:.0%} removed [{low:.0%}, {high:.0%}]: {verdict}"
     return (f"- Without the {feature} column: {effect(no_gender)}.\n"
             f"- Without {feature}, relationship and marital status: {effect(no_proxies)}.\n"
-            f"- Balanced data: {effect(balanced)}; and without the three: {effect(balanced_no_proxies)}.")
+            f"- Balanced data: {effect(balanced)}.\n"
+            f"- Balanced data without the three: {effect(balanced_no_proxies)}.")
