@@ -8,8 +8,7 @@ import pandas as pd
 
 from pipeline.loan_service.reason_codes import PROHIBITED
 
-from .data import FEATURES
-from .fairness import _quantiles, bootstrap_rows, with_interval
+from .fairness import _quantiles, blinded, bootstrap_rows, with_interval
 
 DIRECT = ["gender", "ethnicity", "marital-status", "native-country"]  # relationship is left: the proxy
 
@@ -51,9 +50,7 @@ def approval_gap(approved, genders, n_boot: int = 200, seed: int = 0) -> tuple[f
 def blind(X) -> np.ndarray:
     """Rows with the direct prohibited inputs set to one constant: a forest trained and scored on these
     cannot split on them (the same as dropping the columns, with the same row layout)."""
-    X = np.array(X, dtype=float)
-    X[:, [FEATURES.index(name) for name in DIRECT]] = 0
-    return X
+    return blinded(np.asarray(X, dtype=float), DIRECT)
 
 
 def top_reason_changed(rows_a, records_a: list[dict], rows_b, records_b: list[dict]) -> float:
