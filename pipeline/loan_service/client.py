@@ -57,8 +57,7 @@ class SeldonModelClient:
             raise Refused(f"the model rejected the applicant: {info}")
         if not response.ok:
             raise Refused(
-                f"the loan model service at {self.url} answered HTTP {response.status_code}: "
-                f"{response.text[:300]}",
+                f"the loan model service at {self.url} answered HTTP {response.status_code}: {response.text[:300]}",
                 502 if response.status_code != 503 else 503,
                 "LOAN_MODEL_ERROR",
             )

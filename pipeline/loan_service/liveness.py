@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import Refused
 
+
 def canned_applicant(metadata):
     """One applicant valid by construction: category code 0 and the lowest plausible amount of each feature."""
     features = metadata["features"]

@@ -42,8 +42,9 @@ def describe(service, metadata, digest, settings):
         "outputs": [{"messagetype": "tensor", "schema": {"names": metadata["class_names"]}}],
         "custom": {
             "feature_ranges": json.dumps({k: list(v) for k, v in metadata["ranges"].items()}),
-            "category_codes": json.dumps({metadata["features"][int(i)]: len(c)
-                                          for i, c in metadata["category_map"].items()}),  # fmt: skip
+            "category_codes": json.dumps(
+                {metadata["features"][int(i)]: len(c) for i, c in metadata["category_map"].items()}
+            ),  # fmt: skip
             "max_body_bytes": str(settings.max_body_bytes),
         },
     }
