@@ -3,8 +3,8 @@
 The gap alert watches the applicants' series, so a label a client could set would let it move its
 decisions out of sight. The explainer sends ``X-Loan-Caller: explainer`` with ``X-Loan-Caller-Token``,
 the value of ``LOAN_CALLER_TOKEN`` (``Settings.caller_token``; in a cluster from a Kubernetes Secret,
-locally a random one per start); the model compares it in constant time. A claim without the token counts as an applicant, and
-the attempt is counted.
+locally a random one per start); the model compares it in constant time. A claim without the token
+counts as an applicant, and the attempt is counted.
 """
 
 import hmac
