@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import requests
 
-from pipeline.loan_service import notice
-from pipeline.loan_service.reason_codes import PROHIBITED
+from pipeline.loan_reasons import notice
+from pipeline.loan_reasons.reason_codes import PROHIBITED
 from pipeline.local import serving
 from tutorial.data import load_adult
 
