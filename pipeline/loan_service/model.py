@@ -19,6 +19,7 @@ from .caller import CALLERS, caller_of
 from .errors import Refused
 from .liveness import Liveness, canned_applicant, freeze_point
 from .metrics import DECISIONS, start_series
+from .stop_switch import StopSwitch
 from .validation import validate_rows
 
 SERVICE = "loanclassifier"
@@ -57,6 +58,7 @@ class ModelCore:
         self.settings, self.artefacts, self.n_jobs = settings, Path(artefacts), int(n_jobs)
         self.metadata = self.digest = self.audit = self.pipeline = None
         self.liveness = Liveness(self._canned, settings.liveness_deadline)  # /health/status runs an applicant
+        self.stop_switch = StopSwitch(settings.review_db) if settings.review_db else None
 
     def load(self):  # once per worker, before it serves
         import dill
@@ -73,7 +75,8 @@ class ModelCore:
         rows = validate_rows(rows, self.metadata)
         caller = caller_of(headers, self.service, self.settings.caller_token)
         probabilities = self.probabilities(rows)
-        self.record(request_id, caller, rows, probabilities)
+        held = self.stop_switch.cause() if self.stop_switch is not None and caller == "applicant" else None
+        self.record(request_id, caller, rows, probabilities, held)
         return probabilities
 
     def probabilities(self, rows):  # the prediction path, which the liveness check runs too
@@ -91,7 +94,7 @@ class ModelCore:
     def _canned(self):
         return self.probabilities(validate_rows(canned_applicant(self.metadata), self.metadata))
 
-    def record(self, request_id, caller, rows, probabilities):
+    def record(self, request_id, caller, rows, probabilities, held=None):
         """Decisions per gender and caller counted, and the audit lines written."""
         gender_col = self.metadata["features"].index("gender")
         genders = np.asarray(self.metadata["category_map"][str(gender_col)])[rows[:, gender_col].astype(int)]
@@ -102,11 +105,13 @@ class ModelCore:
                 if count:
                     DECISIONS.labels(str(gender), decision, caller).inc(count)
         if self.audit.isEnabledFor(logging.INFO):
-            self.audit.info(self._decision_lines(request_id, caller, rows, approved, probabilities))
+            self.audit.info(self._decision_lines(request_id, caller, rows, approved, probabilities, held))
 
-    def _decision_lines(self, request_id, caller, rows, approved, probabilities):
+    def _decision_lines(self, request_id, caller, rows, approved, probabilities, held=None):
         head = {"request_id": request_id, "time": now(), "service": self.service, "artefacts": self.digest,
                 "caller": caller}  # fmt: skip
+        if held:  # the stop switch is on: a person decides (the review service queues these lines)
+            head.update(held=True, cause=held)
         if caller != "applicant":  # perturbed samples: one line per request, not thousands
             return json.dumps({**head, "rows": len(rows), "approved": int(approved.sum())})
         # One write of all the request's lines: one lock of the shared file, not one per row. The JSON is

@@ -28,6 +28,11 @@ class Settings:
     stack: str = "seldon"  # LOAN_STACK: which serving stack the local runner starts
     watchdog: str = ""  # LOAN_WATCHDOG="interval,timeout,failures" for the local watchdog (tests)
     metrics_url: str = ""  # LOAN_METRICS_URL: the model's metrics in a cluster (the notebook)
+    review_db: str = ""  # LOAN_REVIEW_DB: the review cases' database URL (sqlite:///path); "" = no review
+    review_band: str = "0.4,0.6"  # P(approved) in this band (inclusive) sends a decision to review
+    reviewers_file: str = ""  # "name token" lines, owner-only (0600); a Secret in the cluster
+    review_max_body_bytes: int = 64 * 1024  # a review action or a contest is a short form
+    review_follow: str = ""  # audit files (comma-separated) the review service reads its intake from locally
 
     @classmethod
     def from_env(cls, environ=None, **overrides):
