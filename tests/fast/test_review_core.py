@@ -15,7 +15,7 @@ from loan_service.settings import Settings
 @pytest.fixture
 def cores(artefacts, tmp_path):
     url = f"sqlite:///{tmp_path / 'review.db'}"
-    model_settings = Settings(audit_log=str(tmp_path / "model-audit.jsonl"), review_db=url)
+    model_settings = Settings(audit_log=str(tmp_path / "model-audit.jsonl"), review_db=url, caller_token="fast-token")
     review = ReviewCore(Settings(audit_log=str(tmp_path / "review-audit.jsonl"), review_band="0.45,0.55"), url)
     model = ModelCore(model_settings, artefacts / "loanclassifier")
     model.load()
