@@ -22,9 +22,24 @@ SCREENSHOT = Path(__file__).resolve().parents[1] / ".run" / "review-page.png"
 def review(tmp_path_factory):
     if not shutil.which("chromium") and not Path("/usr/bin/chromium").exists():
         pytest.fail("/usr/bin/chromium is missing: apt-get install chromium")
-    service = start_review(tmp_path_factory.mktemp("review-page"), env={"LOAN_CALLER_TOKEN": TOKEN})
+    service = start_review(tmp_path_factory.mktemp("review-page"), artefacts=metadata(tmp_path_factory.mktemp("meta")),
+                           env={"LOAN_CALLER_TOKEN": TOKEN})  # fmt: skip
     yield service
     stop_review(service)
+
+
+def metadata(directory):
+    """The model's metadata.json (features, category names) with its manifest, as exported: the page shows
+    the applicant's values by name and the metrics count overrides by gender."""
+    from tutorial.artefacts import write_manifest
+    from tutorial.data import FEATURES, load_adult
+
+    category_map = load_adult("test", n_rows=50).category_map
+    (directory / "metadata.json").write_text(json.dumps({
+        "features": FEATURES, "class_names": ["rejected", "approved"], "ranges": {},
+        "category_map": {str(c): names for c, names in category_map.items()}}))  # fmt: skip
+    write_manifest(directory)
+    return directory
 
 
 def test_without_a_credential_the_page_answers_401_with_a_sign_in_form(review):
@@ -41,6 +56,8 @@ def test_a_reviewer_overrides_a_held_approval_with_the_keyboard_only(review, tmp
     assert response.status_code == 200, response.text
     case_id = requests.get(review.url + "/api/cases", headers=review.headers(), timeout=30).json()["cases"][0]["id"]
     shot = tmp_path / "review-page.png"
+    gender = requests.get(f"{review.url}/api/cases/{case_id}", headers=review.headers(), timeout=30).json()["gender"]
+    assert gender in ("Female", "Male")
     seen = override_by_keyboard(review.url, review.tokens["reviewer"], case_id, "Income not verified", "R05:low",
                                 screenshot=shot)  # fmt: skip
     assert seen["queue"] == "Cases waiting: 1"
@@ -51,5 +68,7 @@ def test_a_reviewer_overrides_a_held_approval_with_the_keyboard_only(review, tmp
     decided = [a for a in audit if a["kind"] == "decided"]
     assert [(a["request_id"], a["reviewer"], a["decision"]) for a in decided] == [("page-1", "reviewer", "rejected")]
     assert shot.stat().st_size > 10_000
+    metrics = requests.get(review.url + "/metrics", timeout=30).text
+    assert f'loan_review_overrides_total{{direction="approved_to_rejected",gender="{gender}"}} 1.0' in metrics
     SCREENSHOT.parent.mkdir(exist_ok=True)
     shutil.copyfile(shot, SCREENSHOT)  # for the notebook's "Who reviews it"

@@ -40,7 +40,8 @@ def override_by_keyboard(url: str, token: str, case_id: int, reason: str, code: 
             page.focus(f'input[name="codes"][value="{code}"]')
             page.keyboard.press("Space")
         if screenshot:
-            browser.screenshot(Path(screenshot))
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
         page.focus('button[type="submit"]:has-text("Record the decision")')
         with page.expect_navigation():
             page.keyboard.press("Enter")
