@@ -32,8 +32,7 @@ from pathlib import Path
 
 from pipeline.loan_service.settings import Settings
 from pipeline.local import processes
-from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, free_port  # noqa: F401 (used by tests, bench)
-from pipeline.local.watchdog import Watchdog
+from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, Watchdog, free_port  # noqa: F401 (used by tests, bench)
 
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"

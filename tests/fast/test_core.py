@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROW
+from fast_setup import ROW
 from loan_service.caller import explainer_headers
 from loan_service.errors import Refused
 from loan_service.explainer import ExplainerCore

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import REPO, ROW
+from fast_setup import REPO, ROW
 from loan_service import seldon
 from loan_service.metrics import REQUESTS
 from loan_service.settings import Settings
