@@ -9,6 +9,7 @@ of ``loan_reasons.reason_codes``. Each change is one transaction with its audit 
 """
 
 import json
+import os
 import threading
 import time
 
@@ -28,6 +29,15 @@ CITABLE = {}
 for _feature, (_code, _sentence) in CODES.items():
     for _way in ("low", "high") if "{}" in _sentence else (None,):
         CITABLE[f"{_code}:{_way}" if _way else _code] = (_feature, _sentence.format(_way) if _way else _sentence)
+
+
+def end_torn_line(path):
+    """A process killed while appending may leave half a line: end it, so the next line starts afresh."""
+    if path and os.path.exists(path) and os.path.getsize(path):
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
 
 
 def band_of(text):
@@ -64,6 +74,8 @@ class ReviewCore:
     def load(self):
         self.store = Store(self.url)
         self.audit = audit_logger(self.service, self.settings)
+        for handler in self.audit.handlers:
+            end_torn_line(getattr(handler, "baseFilename", None))
         self.export()  # lines a killed process committed but did not write yet
 
     # --- intake --------------------------------------------------------------------------------
