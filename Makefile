@@ -41,13 +41,15 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
 	touch $@
 
-serve: system install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
+serve: system install serve-env  ## start the model, explainer and review services on 127.0.0.1 (pids in .run/), and Prometheus
 	$(BIN)/python -m tutorial.artefacts --if-missing
-	$(BIN)/python -m pipeline.local.serving start
+	LOAN_REVIEW_DB=sqlite:///$(CURDIR)/.run/review.db $(BIN)/python -m pipeline.local.serving start
+	$(BIN)/python -m pipeline.local.review start
 	$(BIN)/python -m pipeline.local.prometheus start
 
 stop:  ## stop Prometheus and the services `make serve` started, by their pids (builds nothing)
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m pipeline.local.prometheus stop; \
+	  $(BIN)/python -m pipeline.local.review stop; \
 	  $(BIN)/python -m pipeline.local.serving stop; else echo "no $(VENV): nothing to stop"; fi
 
 deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)

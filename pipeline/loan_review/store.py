@@ -8,6 +8,7 @@ died are appended at the next start (each carries its ``action_id``, so a line w
 """
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ def connect_url(url):
     """A sqlite3 connection to ``url``, in autocommit mode (transactions are explicit), WAL journal."""
     path = sqlite_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # applicants' data: owner-only (SQLite gives its -wal and -shm files the same mode)
+        os.close(os.open(str(path), os.O_CREAT | os.O_WRONLY, 0o600))
     connection = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")

@@ -97,3 +97,45 @@ def start_review(directory: Path | str = RUN_DIR, port: int | None = None, follo
 
 def stop_review(service: ReviewService, timeout: float = 10.0) -> None:
     processes.stop_group(service.pid, timeout)
+
+
+# --- command line (the Makefile's `serve`, `stop`) --------------------------------------------------
+
+NAME = "loan-review"
+DB_URL = f"sqlite:///{RUN_DIR / 'review.db'}"  # `make serve` gives the model services the same URL
+
+
+def _start(args) -> None:
+    state = processes.recorded(RUN_DIR, NAME)
+    if state and processes.alive(state["pid"]):
+        print(f"{NAME}: already running, http://{LOOPBACK}:{state['port']}  pid {state['pid']}")
+        return
+    follow = [RUN_DIR / f"{step}-audit.jsonl" for step in ("loanclassifier", "loanclassifier-explainer")]
+    artefacts = REPO / "pipeline" / "pipeline_steps" / "loanclassifier" / "artefacts"
+    service = start_review(RUN_DIR, follow=follow, artefacts=artefacts if artefacts.is_dir() else None,
+                           env={"LOAN_REVIEW_DB": os.environ.get("LOAN_REVIEW_DB") or DB_URL})  # fmt: skip
+    processes.record(RUN_DIR, NAME, service.pid, {"pid": service.pid, "port": service.port, "db": service.db_url})
+    print(f"{NAME}: {service.url}  pid {service.pid}  db {service.db_url}  reviewers' tokens: {RUN_DIR / 'reviewers'}")
+
+
+def _stop(args) -> None:
+    pid = processes.recorded_pid(RUN_DIR, NAME)
+    if pid and processes.alive(pid):
+        processes.stop_group(pid)
+        print(f"stopped {NAME} (pid {pid})")
+    processes.forget(RUN_DIR, NAME)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.local.review", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(required=True)
+    commands.add_parser("start", help="start the review service on 127.0.0.1 (state in .run/)").set_defaults(run=_start)
+    commands.add_parser("stop", help="stop it").set_defaults(run=_stop)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
