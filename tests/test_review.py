@@ -238,3 +238,23 @@ def test_the_stop_switch_survives_a_restart(review, tmp_path):
         assert "loan_review_stop_switch 1.0" in metrics
     finally:
         stop_review(service)
+
+
+def test_the_cluster_manifest_takes_the_database_and_the_reviewers_from_secrets():
+    import yaml
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((REPO / "pipeline/deploy/review/loan-review.yaml").read_text())}
+    spec = docs["Deployment"]["spec"]
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["LOAN_REVIEW_DB"]["valueFrom"]["secretKeyRef"]["name"] == "loan-review-db"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "reviewers")
+    assert volumes["reviewers"]["secret"]["secretName"] == "loan-reviewers"
+    assert env["LOAN_REVIEWERS_FILE"]["value"].startswith(mount["mountPath"] + "/")
+    assert volumes["reviewers"]["secret"]["defaultMode"] & 0o007 == 0  # no access for others (the service checks)
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"  # one writer on the SQLite file
+    dockerfile = (REPO / "pipeline/loan_review/Dockerfile").read_text()
+    assert f"CMD {json.dumps(container['command'])}" in dockerfile
+    assert docs["Service"]["spec"]["selector"] == spec["selector"]["matchLabels"]

@@ -1,5 +1,5 @@
 """Who may act: the reviewers' credentials, a file of "name token" lines readable by its owner only (0600
-locally, a Secret mounted with defaultMode 0400 in the cluster). A browser session is an HttpOnly,
+locally; a Secret mounted with defaultMode 0440 and the pod's fsGroup in the cluster). A browser session is an HttpOnly,
 SameSite=Strict cookie derived from the token; the page's forms carry a CSRF token derived from it too,
 so a cross-site form cannot act with the cookie alone."""
 
@@ -25,7 +25,8 @@ class Reviewers:
     def from_file(cls, path):
         """The reviewers of ``path``; ValueError when it is readable by others or malformed."""
         mode = os.stat(path).st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        # Group read is allowed: a Kubernetes Secret reaches a non-root user only through fsGroup (0440).
+        if mode & (stat.S_IRWXO | stat.S_IWGRP | stat.S_IXGRP):
             raise ValueError(f"{path} is readable by others (mode {stat.S_IMODE(mode):o}): chmod 600 it")
         tokens = {}
         with open(path) as f:
