@@ -93,4 +93,3 @@ case.final }}</strong>.
 Reason: {{ case.reason }}</p>
 <h3>What the applicant is told</h3><pre id="notice">{{ notice }}</pre>
 {% endif %}{% endblock %}"""
-

@@ -5,7 +5,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import ROW
+from fast_setup import ROW
 from loan_review.core import ReviewCore
 from loan_service.errors import Refused
 from loan_service.model import ModelCore
