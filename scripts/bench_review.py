@@ -80,7 +80,7 @@ def bench_queue(review, clients=8, per_client=40):
               "probability": 0.55} for i in range(clients * per_client)]  # fmt: skip
     requests.post(review.url + "/api/intake", json={"lines": lines}, headers={"Authorization": "Bearer " + TOKEN},
                   timeout=60).raise_for_status()  # fmt: skip
-    open_cases = requests.get(review.url + "/api/cases", headers=headers, timeout=30).json()["cases"]
+    open_cases = requests.get(review.url + "/api/cases?limit=1000", headers=headers, timeout=30).json()["cases"]
     ids = [c["id"] for c in open_cases if c["request_id"].startswith("bench-")]
     chunks = [ids[i::clients] for i in range(clients)]
 

@@ -66,6 +66,17 @@ def post(review, path, payload=None, who="alice", data=None, **kwargs):
     return requests.post(review.url + path, data=body, headers=headers, timeout=30, **kwargs)
 
 
+def test_the_queue_lists_the_oldest_first_up_to_a_limit(review):
+    feed(review, *[line(0.5) for _ in range(3)])
+    response = requests.get(review.url + "/api/cases?limit=2", headers=review.headers(), timeout=30)
+    listed = response.json()
+    assert len(listed["cases"]) == 2 and listed["open"] >= 3
+    assert listed["cases"][0]["opened"] <= listed["cases"][1]["opened"]
+    for bad in ("0", "1001", "x"):
+        response = requests.get(review.url + "/api/cases?limit=" + bad, headers=review.headers(), timeout=30)
+        assert response.status_code == 400 and "limit" in response.json()["error"]
+
+
 def test_held_borderline_and_stop_switch_lines_enter_the_queue_and_the_rest_do_not(review):
     held = line(0.2, held="prohibited basis: gender", flags=[{"feature": "gender"}], reasons=[])
     stopped, borderline, clear = line(0.9, held="stop switch"), line(0.45), line(0.95)

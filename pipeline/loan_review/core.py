@@ -23,6 +23,7 @@ from .store import Store, add_action
 SERVICE = "loan-review"
 DECISIONS = ("approved", "rejected")
 MAX_TEXT = 4000  # characters of a view or a reason
+QUEUE_PAGE = 100  # open cases listed at once, oldest first
 
 # What a reviewer may cite: "R01:low" for a sentence with a direction, "R02" otherwise.
 CITABLE = {}
@@ -166,12 +167,15 @@ class ReviewCore:
 
     # --- reviewers -----------------------------------------------------------------------------
 
-    def queue(self):
-        """The open cases, oldest first."""
+    def queue(self, limit=QUEUE_PAGE):
+        """The ``limit`` oldest open cases, oldest first."""
         rows = self.store.query("SELECT c.*, d.decision, d.probability, d.row FROM cases c JOIN decisions d "
                                 "USING (request_id, row_key) WHERE c.state = 'open' "
-                                "ORDER BY c.opened, c.id")  # fmt: skip
+                                "ORDER BY c.opened, c.id LIMIT ?", int(limit))  # fmt: skip
         return [self._case(r, brief=True) for r in rows]
+
+    def depth(self):
+        return self.store.one("SELECT COUNT(*) FROM cases WHERE state = 'open'")[0]
 
     def case(self, case_id):
         row = self.store.one("SELECT c.*, d.decision, d.probability, d.row, d.reasons, d.flags, d.anchor, "

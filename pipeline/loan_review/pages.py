@@ -36,8 +36,8 @@ STATUS = """{% extends layout %}{% block title %}{{ message }}{% endblock %}{% b
 endblock %}"""
 
 QUEUE = """{% extends layout %}{% block title %}Queue{% endblock %}{% block main %}
-<h1>Cases waiting: {{ cases|length }}</h1>
-{% if cases %}<table><caption>Oldest first</caption>
+<h1>Cases waiting: {{ depth }}</h1>
+{% if cases %}<table><caption>Oldest first{{ ' (the %d oldest)' % cases|length if depth > cases|length }}</caption>
 <thead><tr><th scope="col">Case</th><th scope="col">Why</th><th scope="col">Model</th><th scope="col">P(approved)</th>
 <th scope="col">Gender</th><th scope="col">Waiting</th></tr></thead><tbody>
 {% for c in cases %}<tr><td><a href="/cases/{{ c.id }}">Case {{ c.id }}</a></td><td>{{ c.causes|join(', ') }}</td>

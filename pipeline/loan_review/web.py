@@ -98,7 +98,7 @@ class ReviewApp:
 
     def health(self):
         switch = self.core.stop_switch()["on"]
-        return {"service": self.core.service, "queue": len(self.core.queue()), "stop_switch": switch}
+        return {"service": self.core.service, "queue": self.core.depth(), "stop_switch": switch}
 
     def metrics(self):
         return Response(exposition.generate_latest(self.registry), content_type=exposition.CONTENT_TYPE_LATEST)
@@ -117,7 +117,10 @@ class ReviewApp:
 
     def api_queue(self):
         self.reviewer()
-        return {"cases": self.core.queue()}
+        limit = request.args.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            raise Refused("limit must be a whole number from 1 to 1000", 400, "LOAN_BAD_INPUT")
+        return {"cases": self.core.queue(int(limit)), "open": self.core.depth()}
 
     def api_case(self, case_id):
         self.reviewer()
@@ -147,7 +150,7 @@ class ReviewApp:
 
     def page_queue(self):
         name = self.reviewer()
-        return self.page("QUEUE", name, cases=self.core.queue())
+        return self.page("QUEUE", name, cases=self.core.queue(), depth=self.core.depth())
 
     def page_case(self, case_id):
         name = self.reviewer(changes=request.method == "POST")
