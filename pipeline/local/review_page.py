@@ -29,6 +29,8 @@ def override_by_keyboard(url: str, token: str, case_id: int, reason: str, code: 
         with page.expect_navigation():
             page.keyboard.press("Enter")
         queue_heading = page.inner_text("h1")
+        timing = page.evaluate("() => { const t = performance.getEntriesByType('navigation')[0];"
+                               " return t.loadEventEnd - t.startTime; }")  # the queue page's load, ms
         page.focus(f'a[href="/cases/{case_id}"]')
         with page.expect_navigation():
             page.keyboard.press("Enter")
@@ -45,6 +47,7 @@ def override_by_keyboard(url: str, token: str, case_id: int, reason: str, code: 
         page.focus('button[type="submit"]:has-text("Record the decision")')
         with page.expect_navigation():
             page.keyboard.press("Enter")
-        return {"queue": queue_heading, "final": page.inner_text("#final"), "notice": page.inner_text("#notice"),
+        return {"queue": queue_heading, "queue_load_ms": timing, "final": page.inner_text("#final"),
+                "notice": page.inner_text("#notice"),
                 "requests": list(browser.requests), "failed": list(browser.failed_requests),
                 "errors": browser.exceptions + browser.console_errors}  # fmt: skip
