@@ -22,7 +22,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from pipeline.local import prometheus, rules, serving
 from tests.crd_schema import crd_schema, errors
@@ -198,6 +198,8 @@ def test_dashboard_shows_what_the_issue_asks_for():
     assert "sum by (gender)" in exprs and 'caller="applicant"' in exprs  # approval rate per gender
     assert "gender:loan_approval_rate:window" in exprs  # the alert's expression
     assert "sum by (feature) (rate(loan_reason_flags_total" in exprs  # issue 16: flags by feature
+    for metric in ("loan_review_queue_depth", "loan_review_oldest_case_age_seconds", "loan_review_overrides_total"):
+        assert metric in exprs  # the review queue and the overrides by gender and direction
     for metric in ("loan_requests_total", 'code=~"5.."', "loan_request_duration_seconds_bucket"):
         assert metric in exprs
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
@@ -236,6 +238,13 @@ class StandInLoanExporter:
         }
         explainer = self.registry["loanclassifier-explainer"]
         self.flags = Counter("loan_reason_flags", "flags", ["feature"], registry=explainer)
+        # the review service's series (served beside the model's here: one target fewer to wait for)
+        Gauge("loan_review_queue_depth", "cases", registry=model).set(3)
+        Gauge("loan_review_oldest_case_age_seconds", "age", registry=model).set(600)
+        overrides = Counter("loan_review_overrides", "overrides", ["gender", "direction"], registry=model)
+        for gender in ("Female", "Male"):
+            for direction in ("rejected_to_approved", "approved_to_rejected"):
+                overrides.labels(gender, direction)
         for gender in ("Female", "Male"):  # every series from zero, as the wrappers start them
             for decision in ("approved", "rejected"):
                 for caller in ("applicant", "explainer"):
