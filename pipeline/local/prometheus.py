@@ -268,6 +268,9 @@ def _start(args) -> None:
     if not all(services):
         raise SystemExit("start the services first (python -m pipeline.local.serving start)")
     targets = {s.name: f"{LOOPBACK}:{s.metrics_port}" for s in services}
+    review = processes.recorded(serving.RUN_DIR, "loan-review")  # make serve's review service: /metrics on its port
+    if review and processes.alive(review["pid"]):
+        targets["loan-review"] = f"{LOOPBACK}:{review['port']}"
     # Minutes, not the cluster's hour: on a laptop you see the alerts move while you send requests.
     settings = dataclasses.replace(CLUSTER, window="5m", gap_for="1m", min_applications=100, ops_for="1m")
     server = start_prometheus(targets, settings, scrape_interval="2s", evaluation_interval="2s")
