@@ -133,7 +133,8 @@ class ReviewCore:
                               f"final decision {case['final']})", 409, "LOAN_REVIEW_CLOSED")  # fmt: skip
             return case["id"]
         if case is not None:
-            merged = json.loads(case["causes"]) + [c for c in causes if c not in case["causes"]]
+            known = json.loads(case["causes"])
+            merged = known + [c for c in causes if c not in known]
             db.execute("UPDATE cases SET causes = ?, view = COALESCE(?, view) WHERE id = ?",
                        (json.dumps(merged), view, case["id"]))  # fmt: skip
             case_id = case["id"]
