@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving images s2i-context
+.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env review-env serve stop deploy undeploy bench-serving images s2i-context
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -25,7 +25,7 @@ system-test:  ## the same for the tests, which also need Chromium and npm
 run: system install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
-test: system-test install serve-env node_modules/.installed  ## unit tests, the full notebook run compared with the committed one, the rest
+test: system-test install serve-env review-env node_modules/.installed  ## unit tests, the full notebook run compared with the committed one, the rest
 	$(BIN)/python -m pytest
 
 # Serving (pipeline/README.md): seldon-core needs its own environment, built from the steps' pins.
@@ -51,6 +51,17 @@ stop:  ## stop Prometheus and the services `make serve` started, by their pids (
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m pipeline.local.prometheus stop; \
 	  $(BIN)/python -m pipeline.local.review stop; \
 	  $(BIN)/python -m pipeline.local.serving stop; else echo "no $(VENV): nothing to stop"; fi
+
+# The review service on PostgreSQL needs psycopg, which the Seldon environment does not hold: its own env.
+REVIEW_VENV := .venv-review
+REVIEW_REQUIREMENTS := pipeline/loan_review/requirements.txt pipeline/loan_review/requirements-postgres.txt
+
+review-env: $(REVIEW_VENV)/.installed  ## build .venv-review (the review service with psycopg, for PostgreSQL)
+
+$(REVIEW_VENV)/.installed: $(REVIEW_REQUIREMENTS)
+	test -x $(REVIEW_VENV)/bin/python || $(PYTHON) -m venv $(REVIEW_VENV)
+	$(REVIEW_VENV)/bin/pip install --quiet $(addprefix -r ,$(REVIEW_REQUIREMENTS))
+	touch $@
 
 deploy:  ## apply the SeldonDeployments to the current kubectl context (images built and pushed first)
 	$(KUBECTL) apply -f pipeline/deploy/

@@ -15,6 +15,7 @@ import requests
 
 from pipeline.local.processes import REPO, wait_until
 from pipeline.local.review import SERVE_PYTHON, start_review, stop_review
+from tests.postgres import Postgres
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
 CALLER_TOKEN = "t" * 32
@@ -29,16 +30,27 @@ def line(p, held=None, request_id=None, row=ROW, caller="applicant", **extra):
     return record
 
 
-@pytest.fixture(scope="module")
-def review(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def review(request, tmp_path_factory):
+    """The review service on SQLite (its default) and on a PostgreSQL server started here."""
     directory = tmp_path_factory.mktemp("review")
     followed = directory / "model-audit.jsonl"
     followed.touch()
-    service = start_review(directory, follow=[followed], reviewers=("alice", "bob"),
-                           env={"LOAN_CALLER_TOKEN": CALLER_TOKEN, "LOAN_REVIEW_BAND": "0.4,0.6"})  # fmt: skip
+    server = Postgres() if request.param == "postgresql" else None
+    env = {"LOAN_CALLER_TOKEN": CALLER_TOKEN, "LOAN_REVIEW_BAND": "0.4,0.6", **({"LOAN_REVIEW_DB": server.url}
+                                                                                 if server else {})}  # fmt: skip
+    try:
+        service = start_review(directory, follow=[followed], reviewers=("alice", "bob"), env=env)
+    except Exception:
+        if server:
+            server.stop()
+        raise
     service.followed = followed
+    service.sql = server.sql if server else lambda query: sqlite3.connect(service.db_url[10:]).execute(query).fetchall()
     yield service
     stop_review(service)
+    if server:
+        server.stop()
 
 
 def feed(review, *lines):
@@ -50,8 +62,7 @@ def feed(review, *lines):
 
 
 def known(review):
-    with sqlite3.connect(review.db_url[len("sqlite:///"):]) as db:
-        return {r[0] for r in db.execute("SELECT request_id FROM decisions")}
+    return {r[0] for r in review.sql("SELECT request_id FROM decisions")}
 
 
 def cases(review, **kwargs):
@@ -235,7 +246,7 @@ def test_the_reviewers_file_must_be_owner_only(tmp_path):
         start_review(tmp_path, wait=20)
 
 
-def test_the_stop_switch_survives_a_restart(review, tmp_path):
+def test_the_stop_switch_survives_a_restart(tmp_path):
     service = start_review(tmp_path / "switch")
     try:
         response = requests.post(service.url + "/api/stop", json={"on": True, "reason": "drift"},

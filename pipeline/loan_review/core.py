@@ -108,9 +108,9 @@ class ReviewCore:
         extra = {k: json.dumps(line[k]) if k in line else None for k in ("reasons", "flags", "anchor")}
         db.execute(
             "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (request_id, row_key) DO UPDATE SET reasons = COALESCE(excluded.reasons, reasons), "
-            "flags = COALESCE(excluded.flags, flags), "
-            "anchor = COALESCE(excluded.anchor, anchor)",
+            "ON CONFLICT (request_id, row_key) DO UPDATE SET reasons = COALESCE(excluded.reasons, decisions.reasons), "
+            "flags = COALESCE(excluded.flags, decisions.flags), "
+            "anchor = COALESCE(excluded.anchor, decisions.anchor)",
             (request_id, key, seq, str(line.get("service", "")), str(line.get("time") or now()),
              str(line.get("artefacts", "")), key, decision, float(p),
              extra["reasons"], extra["flags"], extra["anchor"]),
@@ -139,9 +139,10 @@ class ReviewCore:
                        (json.dumps(merged), view, case["id"]))  # fmt: skip
             case_id = case["id"]
         else:
-            case_id = db.execute("INSERT INTO cases (request_id, row_key, causes, view, opened) VALUES (?, ?, ?, ?, ?)",
-                                 (request_id, key, json.dumps(causes), view, time.time())).lastrowid  # fmt: skip
-        add_action(db, "opened", {"request_id": request_id, "time": now(), "service": self.service,
+            case_id = self.store.insert(db, "INSERT INTO cases (request_id, row_key, causes, view, opened) "
+                                        "VALUES (?, ?, ?, ?, ?)",
+                                        (request_id, key, json.dumps(causes), view, time.time()))  # fmt: skip
+        add_action(self.store, db, "opened", {"request_id": request_id, "time": now(), "service": self.service,
                                   "case": case_id, "causes": causes, "view": view}, case_id)  # fmt: skip
         return case_id
 
@@ -213,7 +214,7 @@ class ReviewCore:
         names = []
         if self.metadata:
             names = self.metadata["category_map"][str(self.metadata["features"].index("gender"))]
-        seen = self.store.query("SELECT DISTINCT json_extract(line, '$.gender') AS g FROM actions "
+        seen = self.store.query(f"SELECT DISTINCT {self.store.json_field('line', 'gender')} AS g FROM actions "
                                 "WHERE kind = 'decided'")  # fmt: skip
         return sorted(set(names) | {r["g"] for r in seen if r["g"]})
 
@@ -251,7 +252,7 @@ class ReviewCore:
                 (closed, reviewer, action, final, reason, json.dumps(codes), case_id))  # fmt: skip
             if cursor.rowcount != 1:
                 raise Refused(f"case {case_id} is closed already", 409, "LOAN_REVIEW_CLOSED")
-            line = add_action(db, "decided", {
+            line = add_action(self.store, db, "decided", {
                 "request_id": case["request_id"], "time": now(), "service": self.service, "case": case_id,
                 "reviewer": reviewer, "action": action, "model_decision": case["decision"], "decision": final,
                 "probability": case["probability"], "row": [a["value"] for a in case["applicant"]],
@@ -284,7 +285,7 @@ class ReviewCore:
             db.execute("INSERT INTO stop_switch VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                        "is_on = excluded.is_on, since = excluded.since, by_whom = excluded.by_whom, "
                        "reason = excluded.reason", (int(payload["on"]), now(), reviewer, reason))  # fmt: skip
-            add_action(db, "stop switch", {"time": now(), "service": self.service, "reviewer": reviewer,
+            add_action(self.store, db, "stop switch", {"time": now(), "service": self.service, "reviewer": reviewer,
                                            "on": payload["on"], "reason": reason})  # fmt: skip
         self.export()
         return self.stop_switch()
@@ -298,9 +299,5 @@ class ReviewCore:
             if pending:
                 self.audit.info("\n".join(r["line"] for r in pending))
                 # A mark lost to a power cut only writes its line again (same action_id): no fsync for it.
-                self.store.db.execute("PRAGMA synchronous=NORMAL")
-                try:
-                    with self.store.transaction() as db:
-                        db.executemany("UPDATE actions SET exported = 1 WHERE id = ?", [(r["id"],) for r in pending])
-                finally:
-                    self.store.db.execute("PRAGMA synchronous=FULL")
+                with self.store.unsynced(), self.store.transaction() as db:
+                    db.executemany("UPDATE actions SET exported = 1 WHERE id = ?", [(r["id"],) for r in pending])

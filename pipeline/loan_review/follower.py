@@ -43,7 +43,7 @@ class Follower:
     def step(self, path):
         """Read one chunk of new whole lines of ``path``; True when there may be more."""
         store = self.core.store
-        saved = store.one("SELECT inode, offset FROM follow WHERE path = ?", path)
+        saved = store.one("SELECT inode, done FROM follow WHERE path = ?", path)
         try:
             inode = os.stat(path).st_ino
         except FileNotFoundError:
@@ -51,9 +51,9 @@ class Follower:
         source, offset = path, 0
         if saved is not None:
             if saved["inode"] == inode:
-                offset = saved["offset"]
+                offset = saved["done"]
             elif os.path.exists(path + ".1") and os.stat(path + ".1").st_ino == saved["inode"]:
-                source, offset = path + ".1", saved["offset"]  # finish the rotated file first
+                source, offset = path + ".1", saved["done"]  # finish the rotated file first
         with open(source, "rb") as f:
             f.seek(offset)
             chunk = f.read(CHUNK)
@@ -85,4 +85,4 @@ class Follower:
     @staticmethod
     def _save(db, path, inode, offset):
         db.execute("INSERT INTO follow VALUES (?, ?, ?) ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, "
-                   "offset = excluded.offset", (path, inode, offset))  # fmt: skip
+                   "done = excluded.done", (path, inode, offset))  # fmt: skip

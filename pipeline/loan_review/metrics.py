@@ -33,7 +33,7 @@ class ReviewCollector:
         switch = self.core.stop_switch()
         yield GaugeMetricFamily("loan_review_stop_switch", "1 while every decision goes to a person",
                                 value=int(switch["on"]))  # fmt: skip
-        sums = ", ".join(f"SUM(closed - opened <= {b})" for b in BUCKETS)
+        sums = ", ".join(f"SUM(CASE WHEN closed - opened <= {b} THEN 1 ELSE 0 END)" for b in BUCKETS)
         row = store.one(f"SELECT COUNT(*), COALESCE(SUM(closed - opened), 0), {sums} FROM cases WHERE state = 'closed'")
         count, total, below = row[0], row[1], [v or 0 for v in row[2:]]
         yield HistogramMetricFamily(

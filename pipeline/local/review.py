@@ -17,6 +17,7 @@ from pipeline.local import processes
 from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, free_port
 
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
+REVIEW_PYTHON = REPO / ".venv-review" / "bin" / "python"  # with psycopg, for a PostgreSQL database (make review-env)
 PORT = 9010  # documented local port (pipeline/README.md)
 
 
@@ -82,7 +83,10 @@ def start_review(directory: Path | str = RUN_DIR, port: int | None = None, follo
         "LOAN_REVIEW_FOLLOW": ",".join(str(p) for p in follow), "PYTHONUNBUFFERED": "1",
         **({"LOAN_ARTEFACTS": str(artefacts)} if artefacts else {}), **(env or {}),
     }  # fmt: skip
-    command = [str(SERVE_PYTHON), "-m", "loan_review", "--port", str(port)]
+    python = REVIEW_PYTHON if db_url.startswith("postgres") else SERVE_PYTHON
+    if not python.exists():
+        raise RuntimeError(f"{python} is missing: make {'review-env' if python == REVIEW_PYTHON else 'serve-env'}")
+    command = [str(python), "-m", "loan_review", "--port", str(port)]
     process = processes.start(command, log, cwd=directory, env=environment)
     service = ReviewService(process.pid, port, str(directory), db_url, str(audit_log), str(log), tokens,
                             dict(env or {}))  # fmt: skip
