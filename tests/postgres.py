@@ -3,6 +3,7 @@ a temporary directory, run as the `postgres` user when the tests run as root (Po
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +47,11 @@ class Postgres:
         done = subprocess.run([str(BIN / "psql"), self.url, "-At", "-F", "\t", "-c", query], capture_output=True,
                               text=True, check=True, timeout=60)  # fmt: skip
         return [line.split("\t") for line in done.stdout.splitlines()]
+
+    def rows(self, query: str) -> list[tuple]:
+        """The rows of ``query`` as tuples of Python values (through JSON: numbers, strings, None)."""
+        lines = self.sql(f"SELECT row_to_json(t) FROM ({query}) t")
+        return [tuple(json.loads(line[0]).values()) for line in lines]
 
     def stop(self) -> None:
         processes.stop_group(self.process.pid, 20)

@@ -12,25 +12,26 @@ import sqlite3
 import threading
 import time
 
+import pytest
 import requests
 
 from pipeline.local import processes
 from pipeline.local.review import start_review, stop_review
+from tests.postgres import Postgres
 
 TOKEN = "k" * 32
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
 KILLS, CLIENTS, CASES = 10, 8, 1600
 
 
-def seed(review):
+def seed(review, rows):
     for start in range(0, CASES, 150):
         lines = [{"request_id": f"kill-{i}", "caller": "applicant", "row": ROW, "decision": "rejected",
                   "probability": 0.45} for i in range(start, min(start + 150, CASES))]  # fmt: skip
         response = requests.post(review.url + "/api/intake", json={"lines": lines},
                                  headers={"Authorization": "Bearer " + TOKEN}, timeout=60)  # fmt: skip
         assert response.status_code == 200, response.text
-    with sqlite3.connect(review.db_url[len("sqlite:///"):]) as db:
-        return [r[0] for r in db.execute("SELECT id FROM cases WHERE state = 'open' ORDER BY id")]
+    return [r[0] for r in rows("SELECT id FROM cases WHERE state = 'open' ORDER BY id")]
 
 
 def overrides(review, todo, confirmed, stop):
@@ -51,13 +52,25 @@ def overrides(review, todo, confirmed, stop):
             confirmed.append((case_id, response.json()["action_id"]))
 
 
-def test_sigkill_mid_override_loses_no_committed_action_and_leaves_no_half_written_case(tmp_path):
-    review = start_review(tmp_path, env={"LOAN_CALLER_TOKEN": TOKEN})
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_sigkill_mid_override_loses_no_committed_action_and_leaves_no_half_written_case(tmp_path, database):
+    server = Postgres() if database == "postgresql" else None
+    env = {"LOAN_CALLER_TOKEN": TOKEN, **({"LOAN_REVIEW_DB": server.url} if server else {})}
+    try:
+        review = start_review(tmp_path, env=env)
+        rows = server.rows if server else lambda query: sqlite3.connect(review.db_url[10:]).execute(query).fetchall()
+        check_after_kills(review, rows, env)
+    finally:
+        if server:
+            server.stop()
+
+
+def check_after_kills(review, rows, env):
     rng = random.Random(0)
     confirmed, kills = [], 0
     try:
         todo = queue.Queue()
-        for case_id in seed(review):
+        for case_id in seed(review, rows):
             todo.put(case_id)
         while kills < KILLS:
             stop = threading.Event()
@@ -72,16 +85,16 @@ def test_sigkill_mid_override_loses_no_committed_action_and_leaves_no_half_writt
             stop.set()
             for client in clients:
                 client.join(60)
-            review = start_review(tmp_path, port=review.port, env={"LOAN_CALLER_TOKEN": TOKEN})
+            review = start_review(review.directory, port=review.port, env=env)
         assert todo.qsize() > 0, "the load ran out of cases before the last kill: raise CASES"
     finally:
         stop_review(review)  # a graceful stop: the outbox is exported at the next start anyway
 
-    db = sqlite3.connect(review.db_url[len("sqlite:///"):])
-    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    cases = {r[0]: r[1:] for r in db.execute("SELECT id, state, final, reviewer, reason, closed FROM cases")}
+    if review.db_url.startswith("sqlite"):
+        assert rows("PRAGMA integrity_check") == [("ok",)]
+    cases = {r[0]: r[1:] for r in rows("SELECT id, state, final, reviewer, reason, closed FROM cases")}
     decided = {}
-    for case_id, line in db.execute("SELECT case_id, line FROM actions WHERE kind = 'decided'"):
+    for case_id, line in rows("SELECT case_id, line FROM actions WHERE kind = 'decided'"):
         decided.setdefault(case_id, []).append(json.loads(line))
     # no half-written case: closed with every field and exactly one decision line, or open with none
     for case_id, (state, final, reviewer, reason, closed) in cases.items():
@@ -105,8 +118,8 @@ def test_sigkill_mid_override_loses_no_committed_action_and_leaves_no_half_writt
                 torn += 1
                 continue
             assert written.setdefault(line["action_id"], line) == line
-    actions = {r[0]: json.loads(r[1]) for r in db.execute("SELECT id, line FROM actions")}
+    actions = {r[0]: json.loads(r[1]) for r in rows("SELECT id, line FROM actions")}
     assert written == actions and torn <= KILLS
-    assert db.execute("SELECT COUNT(*) FROM actions WHERE exported = 0").fetchone()[0] == 0
+    assert rows("SELECT COUNT(*) FROM actions WHERE exported = 0")[0][0] == 0
     closed = sum(1 for c in cases.values() if c[0] == "closed")
     print(f"{KILLS} kills, {closed} cases closed, {len(confirmed)} confirmed to clients, {torn} torn audit lines")
