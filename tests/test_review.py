@@ -237,6 +237,14 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_stays_up(review, body, statu
     assert cases(review)[x["request_id"]]["state"] == "open" and review.healthy()
 
 
+def test_an_oversized_form_is_413_and_unknown_paths_404(review):
+    response = requests.post(review.url + "/login", data={"token": "x" * 70_000}, timeout=30)
+    assert response.status_code == 413 and "over the limit" in response.text
+    response = requests.get(review.url + "/api/nothing", headers=review.headers(), timeout=30)
+    assert response.status_code == 404 and response.json()["error"] == "no such page or endpoint"
+    assert review.healthy()
+
+
 def test_the_reviewers_file_must_be_owner_only(tmp_path):
     from pipeline.local.review import reviewers_file
 
