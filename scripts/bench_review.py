@@ -45,6 +45,24 @@ def one_row_latencies(url, n):
     return out
 
 
+def stop_switch_read(work, n=20_000):
+    """The decision path's one addition, alone: StopSwitch.cause() on a WAL database, switch off."""
+    import sqlite3
+    import timeit
+
+    from pipeline.loan_service.stop_switch import TABLE, StopSwitch
+
+    path = work / "switch.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(TABLE)
+        db.execute("INSERT INTO stop_switch VALUES (1, 0, NULL, NULL, NULL)")
+    switch = StopSwitch(f"sqlite:///{path}")
+    switch.cause()
+    seconds = min(timeit.repeat(switch.cause, number=n, repeat=5)) / n
+    print(f"stop switch read in process: {seconds * 1e6:.1f} us a request")
+
+
 def decision_path(root, work, n, rounds):
     url = f"sqlite:///{work / 'review' / 'review.db'}"
     plain = serving.start_service(serving.MODEL, root / serving.MODEL.name, port=serving.free_port(),
@@ -128,6 +146,7 @@ def main(argv=None):
             (root / step.name).symlink_to(step.artefacts)
     with tempfile.TemporaryDirectory(prefix="bench-review-") as tmp:
         work = Path(tmp)
+        stop_switch_read(work)
         review = decision_path(root, work, args.requests, args.rounds)
         try:
             queued = requests.get(review.url + "/api/cases", headers=review.headers(), timeout=30).json()["cases"]
