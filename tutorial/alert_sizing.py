@@ -42,7 +42,7 @@ class Schedule:
     for_evaluations: int  # `for` / evaluation interval: firing after this many more true evaluations
 
 
-# The cluster: a 1 h window evaluated every 30 s (prometheus-operator's default evaluationInterval), for 5m.
+# The cluster: a 1 h window evaluated every 30 s (the Prometheus's evaluationInterval: 30s), for 5m.
 # The demo: a 10 s window evaluated every second (pipeline.local.prometheus), for 1s.
 CLUSTER = Schedule("cluster (1h window, for 5m, every 30s)", 120, 10)
 DEMO = Schedule("demo (10s window, for 1s, every 1s)", 10, 1)
