@@ -47,3 +47,30 @@ def test_the_simulation_rejects_settings_that_miss_either_rate(decisions, change
         sizing.GapSizing(settings.baseline_gap, settings.margin, settings.min_applications), **change)  # fmt: skip
     rates = sizing.simulate_gap(decisions, other, sizing.CLUSTER, reps=REPS, seed=SEED)
     assert rates["condition"] > 0.05 or rates["power"] < 0.80, rates
+
+
+# --- gender x ethnicity ----------------------------------------------------------------------------
+
+
+def test_the_committed_group_floor_and_bands_are_the_sized_ones(decisions):
+    committed, sized = sizing.committed_groups(), sizing.size_groups(decisions)
+    assert committed.min_applications == sized.min_applications
+    assert committed.bands.sort_index().equals(sized.bands.sort_index())
+    assert len(committed.bands) == 10  # 2 genders x 5 ethnicities, every one watched
+
+
+@pytest.mark.parametrize("schedule", [sizing.CLUSTER, sizing.DEMO], ids=["cluster", "demo"])
+def test_group_alert_family_wise_false_alarms_at_most_5_percent_and_each_groups_power_at_least_80(decisions, schedule):
+    rates, power = sizing.simulate_groups(decisions, sizing.committed_groups(), schedule, reps=REPS // 2, seed=SEED)
+    print(schedule.name, rates, power.round(3).to_dict())
+    assert rates["false_alarm"] <= rates["condition"] <= 0.05  # any of the 10 groups, at every group's floor
+    assert (power >= 0.80).all(), power
+
+
+def test_without_the_bonferroni_correction_the_family_false_alarms_exceed_5_percent(decisions):
+    committed = sizing.committed_groups()
+    uncorrected = sizing.GroupSizing(
+        committed.min_applications, sizing.group_bands(decisions, committed.min_applications, alpha=0.05 * 10)
+    )
+    rates, _ = sizing.simulate_groups(decisions, uncorrected, sizing.CLUSTER, reps=REPS // 2, seed=SEED)
+    assert rates["condition"] > 0.05, rates
