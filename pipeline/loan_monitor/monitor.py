@@ -92,13 +92,12 @@ class Monitor:
     def _take(self, line: bytes) -> None:
         try:
             record = json.loads(line)
+            if record.get("caller") != "applicant" or "anchor" in record:
+                return  # the explainer's perturbed samples, or an explanation: not an applicant's decision
             row = [float(v) if v is not None else math.nan for v in record["row"]]
             decision = record["decision"]
-            applicant = record.get("caller") == "applicant" and "anchor" not in record
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             self.state["skipped"] += 1
-            return
-        if not applicant:  # the explainer's perturbed samples, or an explanation: not an applicant's decision
             return
         if len(row) != len(self.reference.features) or decision not in ("approved", "rejected"):
             self.state["skipped"] += 1
