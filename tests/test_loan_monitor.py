@@ -129,6 +129,8 @@ def test_the_monitor_counts_groups_skips_bad_lines_and_follows_a_rotation(served
     log.write_text(audit_lines(rows[:600], approved[:600]))
     monitor = Monitor(log, reference, tmp_path / "state.json", WINDOW)
     assert monitor.poll() == 600
+    with open(log, "a") as f:  # 50 more lines, written before the rotation but not yet read
+        f.write(audit_lines(rows[600:650], approved[600:650]))
     log.rename(tmp_path / "audit.jsonl.1")  # the service's handler rotates: the rest goes to a new file
     bad = "".join(line + "\n" for line in (
         '{"caller": "applicant", "row": [NaN, 1, 2, 3, 4, 5, 4, 1, 0, 0, 40, 38], "decision": "approved"}',
@@ -137,7 +139,7 @@ def test_the_monitor_counts_groups_skips_bad_lines_and_follows_a_rotation(served
         '{"caller": "explainer", "rows": 900, "approved": 300}',
         '{"caller": "applicant", "row": [39, 99, 2, 3, 4, 5, 2, 1, 0, 0, 40, 38], "decision": "rejected"}',
     ))  # fmt: skip
-    log.write_text(bad + audit_lines(rows[600:], approved[600:]) + '{"caller": "applicant", "row": [3')
+    log.write_text(bad + audit_lines(rows[650:], approved[650:]) + '{"caller": "applicant", "row": [3')
     monitor.poll()  # the rest of audit.jsonl.1, then the new file up to its last complete line
     values = metrics(monitor.registry)
     assert values[("loan_monitor_skipped_lines_total", ())] == 2  # the unreadable line, the wrong length
