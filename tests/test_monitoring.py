@@ -22,7 +22,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from pipeline.local import prometheus, rules, serving
 from tests.crd_schema import crd_schema, errors
@@ -51,8 +51,18 @@ def test_the_committed_rules_file_passes_promtool_check_as_it_is():
 
 
 def test_the_committed_rules_carry_the_cluster_settings():
-    assert rules.read_settings() == prometheus.CLUSTER == rules.RuleSettings(
-        baseline_gap=0.179, margin=0.054, window="1h", gap_for="5m", min_applications=275, ops_window="5m", ops_for="5m"
+    assert (
+        rules.read_settings()
+        == prometheus.CLUSTER
+        == rules.RuleSettings(
+            baseline_gap=0.179,
+            margin=0.054,
+            window="1h",
+            gap_for="5m",
+            min_applications=275,
+            ops_window="5m",
+            ops_for="5m",
+        )
     )
     # Deriving with the file's own settings gives the file back: nothing is lost or rewritten.
     assert rules.rules_with(prometheus.CLUSTER) == yaml.safe_load(rules.RULES.read_text())
@@ -207,6 +217,11 @@ def test_dashboard_shows_what_the_issue_asks_for():
         assert metric in exprs
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
     # The gap panel draws the cluster's band as its threshold line.
+    # Per-group rates with their intervals, "not enough data", the drifted inputs.
+    shown = ["gender:loan_approval_rate:window - 1.96 * sqrt(", "group:loan_approval_rate:window + 1.96 * sqrt("]
+    shown += ["group:loan_not_enough_data:window", "loan_monitor_drifted", "loan_monitor_drift_p_value"]
+    for expr in shown:
+        assert expr in exprs, expr
     (gap_panel,) = [p for p in dashboard["panels"] if "LoanApprovalGapWidened" in p["title"]]
     steps = gap_panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1]["value"] == prometheus.CLUSTER.max_gap
@@ -228,7 +243,7 @@ class StandInLoanExporter:
         self.decisions = Counter("loan_decisions", "decisions", ["gender", "decision", "caller"], registry=model)
         self.requests = {
             s: Counter("loan_requests", "requests", ["service", "code"], registry=r) for s, r in self.registry.items()
-        }
+        }  # the model's and the explainer's
         self.durations = {
             s: Histogram(
                 "loan_request_duration_seconds",
@@ -241,6 +256,14 @@ class StandInLoanExporter:
         }
         explainer = self.registry["loanclassifier-explainer"]
         self.flags = Counter("loan_reason_flags", "flags", ["feature"], registry=explainer)
+        # The drift monitor's metrics (pipeline/loan_monitor): decisions per gender x ethnicity, drift per input.
+        self.registry["loan-monitor"] = monitor = CollectorRegistry()
+        labels = ["gender", "ethnicity", "decision"]
+        self.groups = Counter("loan_monitor_decisions", "decisions", labels, registry=monitor)
+        for name, value in (("drifted", 0), ("drift_p_value", 0.5)):
+            gauge = Gauge(f"loan_monitor_{name}", name, ["feature"], registry=monitor)
+            for feature in ("age", "marital-status"):
+                gauge.labels(feature).set(value)
         for gender in ("Female", "Male"):  # every series from zero, as the wrappers start them
             for decision in ("approved", "rejected"):
                 for caller in ("applicant", "explainer"):
@@ -261,7 +284,12 @@ class StandInLoanExporter:
             # The explainer's perturbed samples: many, all women rejected; they must not count.
             self.decisions.labels("Female", "rejected", "explainer").inc(50)
             self.flags.labels("marital-status").inc()  # the explainer's reasons: a flagged rejection a tick
-            for service in self.registry:
+            # Two groups above the floor (425 in the demo's 10 s window), one far below it.
+            groups = ((("Male", "White"), 60, 0.26), (("Female", "White"), 50, 0.08), (("Female", "Other"), 1, 1.0))
+            for (gender, ethnicity), per_second, rate in groups:
+                self.groups.labels(gender, ethnicity, "approved").inc(per_second * rate / 10)
+                self.groups.labels(gender, ethnicity, "rejected").inc(per_second * (1 - rate) / 10)
+            for service in self.requests:
                 self.requests[service].labels(service, "200").inc()
                 self.durations[service].labels(service).observe(0.03 if service == "loanclassifier" else 2.0)
 
@@ -297,13 +325,12 @@ def live():
     server = None
     try:
         server = prometheus.start_prometheus(exporter.targets, prometheus.RuleSettings.demo(0.18))
-        server.wait_for_targets(2)
+        server.wait_for_targets(3)
         yield exporter, server
     finally:
         if server is not None:
             server.stop()
         exporter.stop()
-
 
 
 def test_prometheus_listens_on_loopback_only(live):
@@ -404,3 +431,15 @@ def test_decisions_by_gender_counts_applicants_only(live):
     # The stand-in's explainer samples (50 rejected women a tick) would push women's count far past men's.
     assert (table["approvals"] <= table["applications"]).all()
     assert table.loc["Female", "applications"] < table.loc["Male", "applications"]
+
+
+def test_a_group_under_the_floor_says_not_enough_data_and_has_no_rate(live):
+    """The stand-in monitor's groups over the demo's 10 s window: white men and women above the floor of
+    425, "Other" women at 10 (all approved) below it: "not enough data", no rate, no alert."""
+    _, server = live
+    server.wait_for('group:loan_not_enough_data:window{ethnicity="White"} == 0', timeout=60)
+    state = server.query("group:loan_not_enough_data:window").set_index(["gender", "ethnicity"])["value"]
+    assert state.to_dict() == {("Female", "Other"): 1, ("Female", "White"): 0, ("Male", "White"): 0}
+    rates = server.query("group:loan_approval_rate:window")
+    assert sorted(zip(rates["gender"], rates["ethnicity"])) == [("Female", "White"), ("Male", "White")]
+    assert not len(server.query('ALERTS{alertname="LoanGroupApprovalMoved", ethnicity="Other"}'))
