@@ -228,3 +228,18 @@ def test_windows_drawn_from_the_training_data_itself_drift_at_most_at_the_family
     rng = np.random.default_rng(1)
     flagged = [bool(drifted(compare(reference, train[rng.integers(0, len(train), WINDOW)]))) for _ in range(200)]
     assert np.mean(flagged) <= 0.03, np.mean(flagged)
+
+
+def test_the_numeric_test_is_scipys_ks_2samp(served):
+    """The monitor keeps the training ECDF instead of the rows; its p-values are ks_2samp's on the rows."""
+    from scipy import stats
+
+    from pipeline.loan_monitor.drift import _kolmogorov_smirnov
+
+    reference, _, normal, test, _ = served
+    train = load_adult("train").X
+    for rows in (normal[:WINDOW], shifted_rows(test, normal)[:WINDOW], normal[:7]):
+        for feature in reference.numeric:
+            i = FEATURES.index(feature)
+            ours = _kolmogorov_smirnov(np.sort(rows[:, i].astype(float)), *reference.numeric[feature])
+            assert ours == pytest.approx(stats.ks_2samp(rows[:, i], train[:, i]).pvalue, rel=1e-9, abs=1e-12)

@@ -112,8 +112,12 @@ class Monitor:
             self.state["pending"] = self.state["pending"][self.window :]
 
     def _category(self, row, feature):
-        codes, unknown = self.reference.codes(row, feature)
-        return None if unknown else self.reference.category_map[self.reference.features.index(feature)][codes[0]]
+        """The category's name, or None for a value never seen in training (plain Python: once a line)."""
+        i = self.reference.features.index(feature)
+        code, counts = row[i], self.reference.categorical[feature]
+        if not (math.isfinite(code) and code.is_integer() and 0 <= code < len(counts) and counts[int(code)] > 0):
+            return None
+        return self.reference.category_map[i][int(code)]
 
     def _test(self, rows) -> None:
         result = compare(self.reference, rows, self.alpha)
