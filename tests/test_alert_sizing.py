@@ -37,6 +37,16 @@ def test_gap_alert_false_alarms_at_most_5_percent_and_power_at_least_80(decision
     assert rates["power"] >= 0.80
 
 
+def test_false_alarms_per_evaluation_are_not_per_day(decisions):
+    """Overlapping windows: at the floor, the evaluations' false alarms cluster into episodes; printed
+    per day for the cluster: 5% of evaluations at the floor is a few false tickets a day, not 5% of days."""
+    settings = rules.read_settings()
+    committed = sizing.GapSizing(settings.baseline_gap, settings.margin, settings.min_applications)
+    per_day = sizing.gap_episodes_per_day(decisions, committed, sizing.CLUSTER, seed=SEED)
+    print(f"false firing episodes a day at the floor: {per_day:.2f}")
+    assert 1 < per_day < 5  # about 2.4 (2,000 simulated hours)
+
+
 @pytest.mark.parametrize(
     "change", [{"margin": 0.05}, {"min_applications": 200}, {"margin": 0.08}], ids=["old margin", "old floor", "wide"]
 )

@@ -137,6 +137,21 @@ def simulate_gap(decisions, sizing: GapSizing, schedule: Schedule, reps: int = 4
     return rates if effect else {**rates, "gaps": gaps(0.0)[:, -1]}
 
 
+def gap_episodes_per_day(decisions, sizing: GapSizing, schedule: Schedule, hours: int = 2000, seed=0) -> float:
+    """False firing episodes a day at the floor: one long stream of unchanged traffic (``hours`` windows),
+    the gap alert evaluated as Prometheus does; an episode is a run of firing evaluations."""
+    rng, n = np.random.default_rng(seed), sizing.min_applications
+    starts = np.round(np.arange(hours * schedule.evaluations) * n / schedule.evaluations).astype(int)
+    rates = []
+    for _, group in decisions.groupby("gender"):
+        sums = np.concatenate([[0], np.cumsum(rng.choice(group["approved"].to_numpy(), size=hours * n + n))])
+        rates.append((sums[starts + n] - sums[starts]) / n)
+    condition = np.abs(rates[0] - rates[1]) > sizing.baseline_gap + sizing.margin
+    span = schedule.for_evaluations + 1
+    fires = np.convolve(condition, np.ones(span, int), "valid") == span
+    return float((fires[0] + np.sum(fires[1:] & ~fires[:-1])) / hours * 24)
+
+
 # --- gender x ethnicity ----------------------------------------------------------------------------
 
 

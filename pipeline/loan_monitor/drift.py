@@ -31,7 +31,7 @@ class Reference:
         rows, numeric, categorical = np.asarray(rows, float), {}, {}
         for i, feature in enumerate(features):
             if i in category_map:
-                codes = rows[:, i].astype(int)
+                codes = rows[:, i][rows[:, i] >= 0].astype(int)  # -1: a missing value
                 categorical[feature] = np.bincount(codes, minlength=len(category_map[i])).tolist()
             else:
                 values, counts = np.unique(rows[:, i], return_counts=True)
