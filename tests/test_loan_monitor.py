@@ -221,13 +221,14 @@ def test_holm_adjusts_for_the_number_of_inputs_tested():
 
 
 def test_windows_drawn_from_the_training_data_itself_drift_at_most_at_the_family_rate(served):
-    """200 windows resampled from the reference's own rows: the share naming any input stays near or
-    under alpha = 1% (Holm controls the family-wise rate; the tests are conservative on tied values)."""
+    """600 windows resampled from the reference's own rows (the null exactly): the share naming any input
+    stays near alpha = 1% (Holm over the inputs; rare categories pooled so the chi-square's tail holds)."""
     reference, _, _, _, _ = served
     train = load_adult("train").X
     rng = np.random.default_rng(1)
-    flagged = [bool(drifted(compare(reference, train[rng.integers(0, len(train), WINDOW)]))) for _ in range(200)]
-    assert np.mean(flagged) <= 0.03, np.mean(flagged)
+    flagged = [bool(drifted(compare(reference, train[rng.integers(0, len(train), WINDOW)]))) for _ in range(600)]
+    print(f"{np.mean(flagged):.2%} of 600 windows from the training data named an input")
+    assert np.mean(flagged) <= 0.02, np.mean(flagged)
 
 
 def test_the_numeric_test_is_scipys_ks_2samp(served):

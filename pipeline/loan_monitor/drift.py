@@ -1,7 +1,7 @@
 """Which inputs moved: each feature of a window of decisions against the training data.
 
 A two-sample Kolmogorov-Smirnov test for numeric features and a chi-square goodness-of-fit test against
-the training proportions for categorical ones (categories expected fewer than 5 times in the window
+the training proportions for categorical ones (categories expected fewer than 10 times in the window
 pooled into one bin), then Holm's correction over the features, so that the chance of naming any
 input in a window of unshifted traffic stays at most ``alpha``. A value the training data never held
 (an unknown code, a category never seen, NaN) is counted as unknown and left out of its feature's test.
@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 from scipy import stats
+
+MIN_EXPECTED = 10  # a category expected fewer times in a window is pooled: the chi-square's tail stays honest
 
 
 class Reference:
@@ -103,10 +105,15 @@ def _kolmogorov_smirnov(window: np.ndarray, values: np.ndarray, cdf: np.ndarray,
 def _chi_square(observed: np.ndarray, training: np.ndarray) -> float:
     seen = training > 0
     observed, expected = observed[seen], training[seen] / training[seen].sum() * observed.sum()
-    rare = expected < 5
+    rare = expected < MIN_EXPECTED
     if rare.any():
         observed = np.append(observed[~rare], observed[rare].sum())
         expected = np.append(expected[~rare], expected[rare].sum())
+        if expected[-1] < MIN_EXPECTED and len(expected) > 2:  # the pooled bin still too small: into the next
+            smallest = np.argmin(expected[:-1])
+            observed[smallest] += observed[-1]
+            expected[smallest] += expected[-1]
+            observed, expected = observed[:-1], expected[:-1]
     if observed.sum() == 0 or len(observed) < 2:
         return float("nan")  # an empty window, or a single bin: nothing to compare
     return float(stats.chisquare(observed, expected).pvalue)
