@@ -284,7 +284,7 @@ class StandInLoanExporter:
             # The explainer's perturbed samples: many, all women rejected; they must not count.
             self.decisions.labels("Female", "rejected", "explainer").inc(50)
             self.flags.labels("marital-status").inc()  # the explainer's reasons: a flagged rejection a tick
-            # Two groups above the floor (425 in the demo's 10 s window), one far below it.
+            # Two groups above the floor (450 in the demo's 10 s window), one far below it.
             groups = ((("Male", "White"), 60, 0.26), (("Female", "White"), 50, 0.08), (("Female", "Other"), 1, 1.0))
             for (gender, ethnicity), per_second, rate in groups:
                 self.groups.labels(gender, ethnicity, "approved").inc(per_second * rate / 10)
@@ -435,7 +435,7 @@ def test_decisions_by_gender_counts_applicants_only(live):
 
 def test_a_group_under_the_floor_says_not_enough_data_and_has_no_rate(live):
     """The stand-in monitor's groups over the demo's 10 s window: white men and women above the floor of
-    425, "Other" women at 10 (all approved) below it: "not enough data", no rate, no alert."""
+    450, "Other" women at 10 (all approved) below it: "not enough data", no rate, no alert."""
     _, server = live
     server.wait_for('group:loan_not_enough_data:window{ethnicity="White"} == 0', timeout=60)
     state = server.query("group:loan_not_enough_data:window").set_index(["gender", "ethnicity"])["value"]
