@@ -130,6 +130,28 @@ def test_promtool_unit_tests_catch_other_settings(tmp_path, change):
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("and group:loan_applications:window >= 450", "and group:loan_applications:window >= 0"),
+        (
+            "> on (gender, ethnicity) group:loan_approval_band:high",
+            "> on (gender, ethnicity) group:loan_approval_band:high + 0.5",
+        ),
+        ('range $i, $s := query "loan_monitor_drifted == 1"', 'range $i, $s := query "loan_monitor_drifted == 0"'),
+    ],
+    ids=["group without its floor", "bands too wide", "drift annotation on the wrong inputs"],
+)
+def test_promtool_unit_tests_catch_a_broken_group_or_drift_rule(tmp_path, old, new):
+    text = rules.RULES.read_text()
+    assert text.count(old) == 1
+    (tmp_path / "tests").mkdir()
+    shutil.copy(MONITORING / "tests" / "loan-alerts.test.yml", tmp_path / "tests")
+    (tmp_path / "loan-alerts.rules.yml").write_text(text.replace(old, new))
+    result = promtool("test", "rules", "loan-alerts.test.yml", cwd=tmp_path / "tests")
+    assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
 def test_local_configuration_passes_promtool_check(tmp_path):
     rules = tmp_path / "loan-alerts.rules.yml"
     rules.write_text(prometheus.render_rules(prometheus.RuleSettings.demo(0.2)))
