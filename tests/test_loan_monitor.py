@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,7 +177,7 @@ def test_a_sigkill_loses_and_double_counts_nothing(served, tmp_path):
     try:
         for i, chunk in enumerate(chunks):
             if process is None:
-                process = subprocess.Popen(command, stderr=subprocess.PIPE)
+                process = subprocess.Popen(command, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
                 wait_for(lambda: _answers(port))
                 assert listening_addresses(port) == {"127.0.0.1"}
             with open(log, "a") as f:
