@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env review-env serve stop deploy undeploy bench-serving images s2i-context
+.PHONY: system system-test install run test lint lab clean rise slides summary diagrams alert-rules present serve-env review-env serve stop deploy undeploy bench-serving images s2i-context
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -112,6 +112,10 @@ summary: install  ## the README's summary section and images/summary/ from the e
 
 diagrams: install  ## our diagrams (images/workflow.png, images/explainer-deployment.png)
 	$(BIN)/python -m tutorial.diagrams
+
+alert-rules: install  ## size the groups' alert bands into the rules file, then regenerate prometheusrule.yaml
+	$(BIN)/python -m tutorial.alert_sizing
+	$(BIN)/python -m pipeline.local.prometheus render-manifest
 
 present: install  ## JupyterLab with RISE: in the notebook press Alt+R to start the slideshow
 	@echo "Slideshow: Alt+R in the notebook, or open /rise/$(NOTEBOOK) on the server below."

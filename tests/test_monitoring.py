@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "pipeline" / "monitoring"
 CRDS = ROOT / "tests" / "crds" / "prometheus-operator-0.93.0"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
+# 7 of the gender gap and the operations, 1 of review, 5 of the groups, 1 of drift, 30 of the groups' audited rates and bands
+N_RULES = 44
 
 
 def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -45,12 +47,22 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 def test_the_committed_rules_file_passes_promtool_check_as_it_is():
     result = promtool("check", "rules", str(rules.RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert f"SUCCESS: {N_RULES} rules found" in result.stdout
 
 
 def test_the_committed_rules_carry_the_cluster_settings():
-    assert rules.read_settings() == prometheus.CLUSTER == rules.RuleSettings(
-        baseline_gap=0.179, margin=0.05, window="1h", gap_for="15m", min_applications=200, ops_window="5m", ops_for="5m"
+    assert (
+        rules.read_settings()
+        == prometheus.CLUSTER
+        == rules.RuleSettings(
+            baseline_gap=0.179,
+            margin=0.054,
+            window="1h",
+            gap_for="5m",
+            min_applications=275,
+            ops_window="5m",
+            ops_for="5m",
+        )
     )
     # Deriving with the file's own settings gives the file back: nothing is lost or rewritten.
     assert rules.rules_with(prometheus.CLUSTER) == yaml.safe_load(rules.RULES.read_text())
@@ -59,19 +71,20 @@ def test_the_committed_rules_carry_the_cluster_settings():
 def test_the_demo_copy_replaces_every_cluster_value(tmp_path):
     demo = prometheus.RuleSettings.demo(0.2)
     text = prometheus.render_rules(demo)
-    for cluster_value in ("[1h]", "[5m]", "15m", "0.179", ">= 200", "over 1h"):
+    for cluster_value in ("[1h]", "[5m]", "5m", "0.179", "over 1h"):
         assert cluster_value not in text, cluster_value
+    assert "+ 0.054" in text and ">= 275" in text  # the margin and floor are sized for both (test_alert_sizing)
     (rules_file := tmp_path / "demo.rules.yml").write_text(text)
     assert rules.read_settings(rules_file) == demo  # read back: the values are where the cluster's were
     result = promtool("check", "rules", str(rules_file))
-    assert result.returncode == 0 and "SUCCESS: 8 rules found" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and f"SUCCESS: {N_RULES} rules found" in result.stdout, result.stdout + result.stderr
     gap = next(r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if r.get("alert") == rules.GAP_ALERT)
-    assert "over 10s" in gap["annotations"]["summary"] and "the gap was 0.2 " in gap["annotations"]["description"]
+    assert "over 10s" in gap["annotations"]["summary"] and "the gap was 0.2," in gap["annotations"]["description"]
 
 
 def test_a_rules_file_without_the_band_is_a_clear_error(tmp_path):
     broken = tmp_path / "rules.yml"
-    broken.write_text(rules.RULES.read_text().replace("> 0.179 + 0.05", "> 0.229"))
+    broken.write_text(rules.RULES.read_text().replace("> 0.179 + 0.054", "> 0.233"))
     with pytest.raises(ValueError, match="no band and guard"):
         rules.read_settings(broken)
 
@@ -91,9 +104,10 @@ def test_promtool_unit_tests_show_each_alert_firing_and_quiet():
     """On the committed files as they are: `promtool test rules pipeline/monitoring/tests/*.test.yml`."""
     result = promtool("test", "rules", *map(str, sorted((MONITORING / "tests").glob("*.test.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
-    text = (MONITORING / "tests" / "loan-alerts.test.yml").read_text()
-    for alert in ("LoanApprovalGapWidened", "LoanServiceErrors", "LoanServiceSlow", "LoanServiceDown"):
-        tested = yaml.safe_load(text)["tests"]
+    tested = [t for f in sorted((MONITORING / "tests").glob("*.test.yml")) for t in yaml.safe_load(f.read_text())["tests"]]
+    alerts = [r["alert"] for g in yaml.safe_load(rules.RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
+    assert len(alerts) == 7, alerts
+    for alert in alerts:
         checks = [c for t in tested for c in t.get("alert_rule_test", []) if c["alertname"] == alert]
         assert any(c["exp_alerts"] for c in checks) and any(not c["exp_alerts"] for c in checks), alert
 
@@ -112,6 +126,28 @@ def test_promtool_unit_tests_catch_other_settings(tmp_path, change):
     """The unit tests pin the cluster's behaviour: a wider band, a larger guard, a longer `for` or a
     shorter window each make them fail."""
     result = run_promtool_unit_tests(tmp_path, dataclasses.replace(prometheus.CLUSTER, **change))
+    assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("and group:loan_applications:window >= 450", "and group:loan_applications:window >= 0"),
+        (
+            "> on (gender, ethnicity) group:loan_approval_band:high",
+            "> on (gender, ethnicity) group:loan_approval_band:high + 0.5",
+        ),
+        ('range $i, $s := query "loan_monitor_drifted == 1"', 'range $i, $s := query "loan_monitor_drifted == 0"'),
+    ],
+    ids=["group without its floor", "bands too wide", "drift annotation on the wrong inputs"],
+)
+def test_promtool_unit_tests_catch_a_broken_group_or_drift_rule(tmp_path, old, new):
+    text = rules.RULES.read_text()
+    assert text.count(old) == 1
+    (tmp_path / "tests").mkdir()
+    shutil.copy(MONITORING / "tests" / "loan-alerts.test.yml", tmp_path / "tests")
+    (tmp_path / "loan-alerts.rules.yml").write_text(text.replace(old, new))
+    result = promtool("test", "rules", "loan-alerts.test.yml", cwd=tmp_path / "tests")
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
 
 
@@ -172,7 +208,7 @@ def test_prometheus_rule_is_up_to_date_with_the_rules_file(tmp_path):
     assert committed == rules.prometheus_rule_manifest(prometheus.CLUSTER)
     assert rules.write_prometheus_rule(tmp_path / "rule.yaml").read_text() == prometheus.PROMETHEUS_RULE.read_text()
     (gap,) = [r for r in committed["spec"]["groups"][0]["rules"] if r.get("alert") == "LoanApprovalGapWidened"]
-    assert gap["for"] == "15m" and "[1h]" in committed["spec"]["groups"][0]["rules"][0]["expr"]
+    assert gap["for"] == "5m" and "[1h]" in committed["spec"]["groups"][0]["rules"][0]["expr"]
 
 
 def test_pod_monitor_selects_both_deployments_on_their_metrics_port():
@@ -204,6 +240,11 @@ def test_dashboard_shows_what_the_issue_asks_for():
         assert metric in exprs
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
     # The gap panel draws the cluster's band as its threshold line.
+    # Per-group rates with their intervals, "not enough data", the drifted inputs.
+    shown = ["gender:loan_approval_rate:window - 1.96 * sqrt(", "group:loan_approval_rate:window + 1.96 * sqrt("]
+    shown += ["group:loan_not_enough_data:window", "loan_monitor_drifted", "loan_monitor_drift_p_value"]
+    for expr in shown:
+        assert expr in exprs, expr
     (gap_panel,) = [p for p in dashboard["panels"] if "LoanApprovalGapWidened" in p["title"]]
     steps = gap_panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[-1]["value"] == prometheus.CLUSTER.max_gap
@@ -225,7 +266,7 @@ class StandInLoanExporter:
         self.decisions = Counter("loan_decisions", "decisions", ["gender", "decision", "caller"], registry=model)
         self.requests = {
             s: Counter("loan_requests", "requests", ["service", "code"], registry=r) for s, r in self.registry.items()
-        }
+        }  # the model's and the explainer's
         self.durations = {
             s: Histogram(
                 "loan_request_duration_seconds",
@@ -238,6 +279,14 @@ class StandInLoanExporter:
         }
         explainer = self.registry["loanclassifier-explainer"]
         self.flags = Counter("loan_reason_flags", "flags", ["feature"], registry=explainer)
+        # The drift monitor's metrics (pipeline/loan_monitor): decisions per gender x ethnicity, drift per input.
+        self.registry["loan-monitor"] = monitor = CollectorRegistry()
+        labels = ["gender", "ethnicity", "decision"]
+        self.groups = Counter("loan_monitor_decisions", "decisions", labels, registry=monitor)
+        for name, value in (("drifted", 0), ("drift_p_value", 0.5)):
+            gauge = Gauge(f"loan_monitor_{name}", name, ["feature"], registry=monitor)
+            for feature in ("age", "marital-status"):
+                gauge.labels(feature).set(value)
         # the review service's series (served beside the model's here: one target fewer to wait for)
         Gauge("loan_review_queue_depth", "cases", registry=model).set(3)
         Gauge("loan_review_oldest_case_age_seconds", "age", registry=model).set(600)
@@ -265,7 +314,12 @@ class StandInLoanExporter:
             # The explainer's perturbed samples: many, all women rejected; they must not count.
             self.decisions.labels("Female", "rejected", "explainer").inc(50)
             self.flags.labels("marital-status").inc()  # the explainer's reasons: a flagged rejection a tick
-            for service in self.registry:
+            # Two groups above the floor (450 in the demo's 10 s window), one far below it.
+            groups = ((("Male", "White"), 60, 0.26), (("Female", "White"), 50, 0.08), (("Female", "Other"), 1, 1.0))
+            for (gender, ethnicity), per_second, rate in groups:
+                self.groups.labels(gender, ethnicity, "approved").inc(per_second * rate / 10)
+                self.groups.labels(gender, ethnicity, "rejected").inc(per_second * (1 - rate) / 10)
+            for service in self.requests:
                 self.requests[service].labels(service, "200").inc()
                 self.durations[service].labels(service).observe(0.03 if service == "loanclassifier" else 2.0)
 
@@ -282,16 +336,16 @@ class StandInLoanExporter:
 
 
 NORMAL = {
-    ("Female", "approved"): 2.4,
-    ("Female", "rejected"): 27.6,
-    ("Male", "approved"): 15.6,
-    ("Male", "rejected"): 44.4,
-}  # 30 women/s approved at 8%, 60 men/s at 26%: a gap of 0.18
+    ("Female", "approved"): 4.8,
+    ("Female", "rejected"): 55.2,
+    ("Male", "approved"): 31.2,
+    ("Male", "rejected"): 88.8,
+}  # 60 women/s approved at 8%, 120 men/s at 26%: a gap of 0.18
 SHIFTED = {
-    ("Female", "approved"): 0.3,
-    ("Female", "rejected"): 29.7,
-    ("Male", "approved"): 24.0,
-    ("Male", "rejected"): 36.0,
+    ("Female", "approved"): 0.6,
+    ("Female", "rejected"): 59.4,
+    ("Male", "approved"): 48.0,
+    ("Male", "rejected"): 72.0,
 }  # women at 1%, men at 40%: a gap of 0.39
 
 
@@ -301,13 +355,12 @@ def live():
     server = None
     try:
         server = prometheus.start_prometheus(exporter.targets, prometheus.RuleSettings.demo(0.18))
-        server.wait_for_targets(2)
+        server.wait_for_targets(3)
         yield exporter, server
     finally:
         if server is not None:
             server.stop()
         exporter.stop()
-
 
 
 def test_prometheus_listens_on_loopback_only(live):
@@ -319,16 +372,16 @@ def test_prometheus_listens_on_loopback_only(live):
 def test_rules_are_loaded_and_healthy(live):
     _, server = live
     rules = server.rules()
-    assert len(rules) == 8 and all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == N_RULES and all(r["health"] == "ok" for r in rules), rules
     (gap,) = [r for r in rules if r.get("name") == "LoanApprovalGapWidened"]
-    assert "[10s]" in " ".join(r["query"] for r in rules) and gap["duration"] == 4
+    assert "[10s]" in " ".join(r["query"] for r in rules) and gap["duration"] == 1
 
 
 def test_gap_alert_is_quiet_on_normal_traffic_then_pending_then_firing_after_a_shift(live):
     exporter, server = live
     exporter.rates = dict(NORMAL)
     # A full window of normal traffic, with the guard met: the alert stays inactive.
-    server.wait_for("min(gender:loan_applications:window) >= 150", timeout=60)
+    server.wait_for("min(gender:loan_applications:window) >= 275", timeout=60)
     quiet_until = time.monotonic() + 12  # more than the 10 s window
     while time.monotonic() < quiet_until:
         assert server.alert_state("LoanApprovalGapWidened") == "inactive", server.alerts()
@@ -346,7 +399,7 @@ def test_gap_alert_is_quiet_on_normal_traffic_then_pending_then_firing_after_a_s
         time.sleep(0.2)
     assert seen[-2:] == ["pending", "firing"], seen
     (firing,) = server.alerts().query("alertname == 'LoanApprovalGapWidened'").itertuples()
-    assert firing.value > 0.23 and firing.activeAt.timestamp() >= shifted_at - 1
+    assert firing.value > 0.234 and firing.activeAt.timestamp() >= shifted_at - 1
 
     # The same story in ALERTS, Prometheus's own series of alert states: pending before firing.
     # (The range's last step may fall just before the firing evaluation: query again until it is in.)
@@ -408,3 +461,15 @@ def test_decisions_by_gender_counts_applicants_only(live):
     # The stand-in's explainer samples (50 rejected women a tick) would push women's count far past men's.
     assert (table["approvals"] <= table["applications"]).all()
     assert table.loc["Female", "applications"] < table.loc["Male", "applications"]
+
+
+def test_a_group_under_the_floor_says_not_enough_data_and_has_no_rate(live):
+    """The stand-in monitor's groups over the demo's 10 s window: white men and women above the floor of
+    450, "Other" women at 10 (all approved) below it: "not enough data", no rate, no alert."""
+    _, server = live
+    server.wait_for('group:loan_not_enough_data:window{ethnicity="White"} == 0', timeout=60)
+    state = server.query("group:loan_not_enough_data:window").set_index(["gender", "ethnicity"])["value"]
+    assert state.to_dict() == {("Female", "Other"): 1, ("Female", "White"): 0, ("Male", "White"): 0}
+    rates = server.query("group:loan_approval_rate:window")
+    assert sorted(zip(rates["gender"], rates["ethnicity"])) == [("Female", "White"), ("Male", "White")]
+    assert not len(server.query('ALERTS{alertname="LoanGroupApprovalMoved", ethnicity="Other"}'))

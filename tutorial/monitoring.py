@@ -6,9 +6,14 @@ The server itself (start, queries, rules) is ``pipeline.local.prometheus``; thes
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
 
 APPLICANTS = 'loan_decisions_total{caller="applicant"}'
 GAP_ALERT = "LoanApprovalGapWidened"
+DRIFT_ALERT = "LoanInputsDrifted"
 
 
 class AlertWatch:
@@ -179,3 +185,66 @@ def plot_gap_alert(server: Prometheus, start: float, end: float, settings: RuleS
     ax.set_title(f"{GAP_ALERT}: approval rates per gender from Prometheus (query_range)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # outside: the lines stay visible
     return fig
+
+
+# --- the drift monitor -----------------------------------------------------------------------------
+
+
+@dataclass
+class DriftMonitor:
+    """``python -m pipeline.loan_monitor`` following a service's audit trail, its metrics on 127.0.0.1."""
+
+    pid: int
+    port: int
+    directory: str  # reference, state and log; removed at stop
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        from pipeline.local import processes
+
+        processes.stop_group(self.pid)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_drift_monitor(audit_log: str, reference, window: int = 500, timeout: float = 60.0) -> DriftMonitor:
+    """Start the monitor on ``audit_log`` (the model service's) against ``reference`` (a
+    ``pipeline.loan_monitor.drift.Reference`` of the training rows); stopped at exit."""
+    from pipeline.local import processes
+
+    directory = Path(tempfile.mkdtemp(prefix="loan-monitor-"))
+    (directory / "reference.json").write_text(reference.to_json())
+    port = processes.free_port()
+    command = [sys.executable, "-m", "pipeline.loan_monitor", "--audit-log", str(audit_log), "--reference",
+               str(directory / "reference.json"), "--state", str(directory / "state.json"), "--port", str(port),
+               "--window", str(window)]  # fmt: skip
+    log = directory / "monitor.log"
+    process = processes.start(command, log, cwd=Path(__file__).resolve().parents[1])
+    monitor = DriftMonitor(process.pid, port, str(directory))
+
+    def ready() -> bool:
+        try:
+            return requests.get(f"http://{monitor.address}/metrics", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    processes.wait_until(ready, timeout, process, f"drift monitor on {monitor.address}", log)
+    atexit.register(monitor.stop)
+    return monitor
+
+
+def drifted_inputs(server: Prometheus):
+    """The monitor's last window as Prometheus scraped it: each input's Holm-adjusted p-value and
+    whether it drifted, the drifted first."""
+    p = server.query("max by (feature) (loan_monitor_drift_p_value)").set_index("feature")["value"]
+    drifted = server.query("max by (feature) (loan_monitor_drifted)").set_index("feature")["value"].astype(bool)
+    table = p.to_frame("adjusted p").assign(drifted=drifted)
+    return table.sort_values(["drifted", "adjusted p"], ascending=[False, True])
+
+
+def alert_descriptions(server: Prometheus, names=(GAP_ALERT, DRIFT_ALERT)) -> dict[str, str]:
+    """{alert name: its state and description} of the active alerts named."""
+    active = {a["labels"]["alertname"]: a for a in server.api("alerts")["alerts"]}
+    return {n: f"{active[n]['state']}: {active[n]['annotations'].get('description', '')}" for n in names if n in active}

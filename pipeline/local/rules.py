@@ -48,8 +48,11 @@ class RuleSettings:
 
     @classmethod
     def demo(cls, baseline_gap: float, **overrides) -> RuleSettings:
-        """Seconds instead of hours, so a live demo sees the alert go pending, then firing."""
-        values = dict(window="10s", gap_for="4s", min_applications=150, ops_window="10s", ops_for="4s")
+        """Seconds instead of hours, so a live demo sees the alert go pending, then firing; the margin and
+        floor of the committed rules (sized for both, tutorial/alert_sizing.py)."""
+        sized = read_settings()
+        values = dict(window="10s", gap_for="1s", margin=sized.margin, min_applications=sized.min_applications,
+                      ops_window="10s", ops_for="4s")  # fmt: skip
         return cls(baseline_gap=round(float(baseline_gap), 3), **{**values, **overrides})
 
     @property

@@ -1,0 +1,3 @@
+from pipeline.loan_monitor.monitor import main
+
+main()
