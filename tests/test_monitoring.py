@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "pipeline" / "monitoring"
 CRDS = ROOT / "tests" / "crds" / "prometheus-operator-0.93.0"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
-# 7 of the gender gap and the operations, 1 of review, 5 of the groups, 1 of drift, 30 of the groups' audited rates and bands
+# 7 of the gender gap and the operations, 1 of review, 5 of the groups, 1 of drift,
+# 30 of the groups' audited rates and bands
 N_RULES = 44
 
 
@@ -104,7 +105,8 @@ def test_promtool_unit_tests_show_each_alert_firing_and_quiet():
     """On the committed files as they are: `promtool test rules pipeline/monitoring/tests/*.test.yml`."""
     result = promtool("test", "rules", *map(str, sorted((MONITORING / "tests").glob("*.test.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
-    tested = [t for f in sorted((MONITORING / "tests").glob("*.test.yml")) for t in yaml.safe_load(f.read_text())["tests"]]
+    files = sorted((MONITORING / "tests").glob("*.test.yml"))
+    tested = [t for f in files for t in yaml.safe_load(f.read_text())["tests"]]
     alerts = [r["alert"] for g in yaml.safe_load(rules.RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
     assert len(alerts) == 7, alerts
     for alert in alerts:
