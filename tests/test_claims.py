@@ -53,5 +53,5 @@ def test_roc_is_drawn_with_the_false_positive_rate_on_x():
     fig = plot_roc(y, proba, gender)
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("false positive rate") and ax.get_ylabel().startswith("true positive rate")
-    assert [line.get_label().split(" ")[0] for line in ax.lines] == ["Female", "Male", "chance"]
+    assert [line.get_label().split(" ")[0] for line in ax.lines] == ["women", "men", "chance"]
     plt.close(fig)

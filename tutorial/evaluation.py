@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_score, recall_score
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    accuracy_score,
+    balanced_accuracy_score,
+    precision_score,
+    recall_score,
+)
+
+OUTCOMES = ["rejected", "approved"]  # label 0, label 1
 
 
 def classification_summary(y_true, y_pred, name: str = "model") -> pd.DataFrame:
@@ -13,6 +22,7 @@ def classification_summary(y_true, y_pred, name: str = "model") -> pd.DataFrame:
     row = {
         "rows": len(y_true),
         "accuracy": accuracy_score(y_true, y_pred),
+        "accuracy of rejecting everybody": 1 - y_true.mean(),
         "balanced accuracy": balanced_accuracy_score(y_true, y_pred),
         "precision": precision_score(y_true, y_pred, zero_division=0),
         "recall (approved found)": recall_score(y_true, y_pred, zero_division=0),
@@ -20,3 +30,16 @@ def classification_summary(y_true, y_pred, name: str = "model") -> pd.DataFrame:
         "approval rate, predicted": y_pred.mean(),
     }
     return pd.DataFrame([row], index=[name]).round(3)
+
+
+def plot_confusion_matrix(y_true, y_pred, title: str):
+    """Counts of decisions: actual outcome on the rows, the model's decision on the columns (scikit-learn's
+    ConfusionMatrixDisplay; xai's confusion_matrix_plot labels its axes the other way round)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=[0, 1], display_labels=OUTCOMES, ax=ax,
+                                            values_format=",d", colorbar=False, cmap="Blues")
+    ax.set_xlabel("decided by the model")
+    ax.set_ylabel("actual outcome")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -30,6 +30,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from .data import CATEGORICAL, TARGET, AdultData, to_model_features
+from .figures import GENDER_COLOURS, GENDER_NAMES, fit_to_slide
 
 GROUP_METRICS = {
     "approval rate": selection_rate,
@@ -287,21 +288,30 @@ def xai_balanced(data: AdultData, *cross_cols: str, upsample: float = 0.5, downs
 
 
 def plot_group_metrics(metric_frames: dict[str, GroupMetrics], metrics=tuple(RATES)):
-    """One bar panel per sensitive feature: each metric for each group, with its 95% interval if bootstrapped."""
-    fig, axes = plt.subplots(1, len(metric_frames), figsize=(6 * len(metric_frames), 3.6), squeeze=False)
+    """One bar panel per sensitive feature: each metric for each group, with its 95% interval if bootstrapped.
+
+    Women and men get the colours of every chart (GENDER_COLOURS); the text keeps the slide style's sizes.
+    """
+    fig, axes = plt.subplots(1, len(metric_frames), figsize=(7 * len(metric_frames), 4.2), squeeze=False)
     for ax, (feature, frame) in zip(axes[0], metric_frames.items()):
         values = frame.by_group[list(metrics)].T
+        values.index = [name.replace(" rate", "\nrate") for name in values.index]
         errors = None
         if frame.low is not None:  # matplotlib wants (2, groups, metrics)-like distances below and above
             below = (frame.by_group[list(metrics)] - frame.low[list(metrics)]).T
             above = (frame.high[list(metrics)] - frame.by_group[list(metrics)]).T
             errors = np.stack([below.to_numpy().T, above.to_numpy().T], axis=1).clip(min=0)
-        values.plot.bar(ax=ax, rot=0, width=0.8, yerr=errors, capsize=2, error_kw={"elinewidth": 0.8})
+        colours = [GENDER_COLOURS[g] for g in values.columns] if set(values.columns) <= set(GENDER_COLOURS) else None
+        values.columns = [GENDER_NAMES.get(g, str(g)) for g in values.columns]
+        values.plot.bar(ax=ax, rot=0, width=0.8, yerr=errors, capsize=2, error_kw={"elinewidth": 0.8},
+                        color=colours)
         ax.set_title(f"by {feature}" + (" (95% bootstrap intervals)" if errors is not None else ""))
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=7, loc="upper left")
-        ax.tick_params(axis="x", labelsize=8)
+        many = len(values.columns) > 2
+        ax.set_ylim(0, 1.5 if many else 1.0)  # room above the bars for a legend of many groups
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.legend(loc="upper left", ncols=2 if many else 1)
     fig.tight_layout()
+    fit_to_slide(fig)
     return fig
 
 
@@ -312,19 +322,17 @@ def plot_accuracy_vs_disparity(table: pd.DataFrame, feature: str = "gender",
     ``curve`` (optional, same columns) is drawn as a line: the same mitigation at several strengths.
     """
     dpd = f"{feature}: demographic parity difference"
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(11, 4.2))
     if curve is not None:
         ax.plot(curve[dpd], curve["accuracy"], "-", color="0.6", zorder=1, label=curve_label)
-        for name, row in curve.iterrows():
-            ax.annotate(str(name), (row[dpd], row["accuracy"]), fontsize=7, color="0.4",
-                        xytext=(3, -9), textcoords="offset points")
     for name, row in table.iterrows():
-        ax.scatter(row[dpd], row["accuracy"], s=50, zorder=2, label=name)
-    ax.set_xlabel(f"{feature}: demographic parity difference (0 = equal approval rates)")
+        ax.scatter(row[dpd], row["accuracy"], s=60, zorder=2, label=name)
+    ax.set_xlabel(f"{feature}: demographic parity difference\n(0 = equal approval rates)")
     ax.set_ylabel("accuracy on adult.test")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    fit_to_slide(fig)
     return fig
 
 
