@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from tutorial.environment import EnvironmentWarning, check_environment, pinned_versions, version_mismatches  # noqa: E402
@@ -136,3 +137,15 @@ def test_a_figure_shown_in_a_kernel_records_the_smallest_text_it_draws():
     pngs = [base64.b64decode(o["data"]["image/png"]) for c in nb.cells[1:] for o in c.outputs if "data" in o]
     assert [recorded_text_px(png) for png in pngs] == [pytest.approx(7 * 100 / 72, abs=0.01),
                                                         pytest.approx(14 * 100 / 72, abs=0.01)]
+
+
+def test_an_anchor_rule_selects_the_rows_it_describes():
+    from tutorial.evaluation import rule_matches
+
+    frame = pd.DataFrame({"age": [25, 30, 40, 50], "relationship": ["Husband", "Wife", "Husband", "Husband"],
+                          "capital-gain": [0, 0, 500, 0]})
+    assert rule_matches(frame, ["relationship = Husband", "age <= 28.00"]).tolist() == [True, False, False, False]
+    assert rule_matches(frame, ["37.00 < age <= 47.00", "capital-gain > 0.00"]).tolist() == [False, False, True, False]
+    assert rule_matches(frame, []).all()
+    with pytest.raises(ValueError):
+        rule_matches(frame, ["age is young"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -43,3 +45,30 @@ def plot_confusion_matrix(y_true, y_pred, title: str):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+_BETWEEN = re.compile(r"^(?P<low>-?[\d.]+) < (?P<feature>.+) <= (?P<high>-?[\d.]+)$")
+_COMPARE = re.compile(r"^(?P<feature>.+?) (?P<op><=|>|<|>=|=) (?P<value>.+)$")
+
+
+def rule_matches(frame: pd.DataFrame, predicates) -> np.ndarray:
+    """Rows of ``frame`` (readable values, as ``AdultData.display``) that satisfy every predicate of an
+    alibi anchor (``"age <= 28.00"``, ``"37.00 < age <= 47.00"``, ``"relationship = Husband"``)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for predicate in predicates:
+        between = _BETWEEN.match(predicate)
+        if between:
+            column = frame[between["feature"]].astype(float)
+            mask &= (column > float(between["low"])).to_numpy() & (column <= float(between["high"])).to_numpy()
+            continue
+        parts = _COMPARE.match(predicate)
+        if parts is None:
+            raise ValueError(f"not an anchor predicate: {predicate!r}")
+        column, op, value = frame[parts["feature"]], parts["op"], parts["value"]
+        if op == "=":
+            mask &= (column.astype(str) == value).to_numpy()
+        else:
+            number = column.astype(float)
+            mask &= {"<=": number <= float(value), ">": number > float(value), "<": number < float(value),
+                     ">=": number >= float(value)}[op].to_numpy()
+    return mask
