@@ -392,7 +392,8 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
     best_text = ("Without per-gender thresholds, no mitigation here removes half of the gap." if best is None else
                  f"Without per-gender thresholds, the cheapest mitigation that removes at least half of the gap is "
                  f"**{best}**: {table.loc[best, removed]:.0%} of the gap removed, and it "
-                 f"{_cost(table.loc[best, change])} of accuracy.")
+                 f"{_cost(table.loc[best, change])} of accuracy; like every model here, it still takes gender as "
+                 f"an input.")
     return "\n".join([
         f"- Balanced data narrows the {feature} gap from {table.loc[base, dpd]:.2f} to {table.loc[balanced, dpd]:.2f}"
         f" and {_cost(table.loc[balanced, change])} of accuracy: it removes {share:.0%} of the gap"
