@@ -85,10 +85,10 @@ class Claim:
 
 
 CLAIMS = [
-    Claim("cell-025", "the default `downsample=1` drops no rows", "xai", "__init__.py",
+    Claim("cell-025", "`downsample=1` (the default) drops no rows", "xai", "__init__.py",
           ("downsample: int = 1,", "count_downsample = int(downsample*count_max)",
            "elif x.shape[0] > count_downsample:"), "lead-10"),
-    Claim("cell-025", "each group smaller than 80% of the\nlargest is drawn up to that size with replacement",
+    Claim("cell-025", "each group under 80% of the largest is drawn up to that size with\nreplacement",
           "xai", "__init__.py", ("count_upsample = int(upsample*count_max)", "if x.shape[0] < count_upsample:",
                                  "return x.sample(count_upsample, replace=True)"), "lead-10"),
     Claim("deck3-09", "`xai.balance` up-samples the rare combinations of gender and decision and down-samples none",
