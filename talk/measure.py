@@ -27,11 +27,13 @@ MIN_BODY_PX = 24.0
 MIN_NOTES_SHARE = 0.5
 MAX_PROSE_LINES = 6  # 7 or more lines of prose on a slide: the prose belongs in the notes
 MAX_OVERFLOW_PX = 1.0  # rounding; anything more is content past the right edge
-# Figures are drawn at FIGURE_DPI with no text under MIN_FIGURE_FONT_PT (tutorial/figures.py): shown at
-# scale s, their smallest text is MIN_FIGURE_FONT_PT * FIGURE_DPI / 72 * s screen px, i.e. that times
-# 0.75 in CSS points (96 px per inch). It must stay at 14 pt or more.
+# Each figure's PNG records the smallest text it draws, in its own pixels (tutorial/figures.py, read from
+# the drawn artists at save time): shown at scale s, that text is px * s CSS px, i.e. that times 0.75 in CSS
+# points (96 px per inch). It must stay at 14 pt or more. A PNG without the record (a GIF, an image made
+# elsewhere) is assumed to follow the slide style, MIN_FIGURE_FONT_PT at FIGURE_DPI, and is counted apart.
 FIGURE_DPI = 100
 MIN_FIGURE_FONT_PT = 14.0
+TEXT_RECORD_KEY = "Smallest text px"  # tutorial.figures.TEXT_RECORD_KEY (talk/ does not import tutorial/)
 MIN_SCREEN_TEXT_PT = 14.0
 WORDS_PER_MINUTE = 130  # speaking pace of the notes
 SECONDS_PER_SLIDE = 30  # looking at the slide, changing it, a pause
@@ -42,7 +44,7 @@ REPR_PATTERN = r"<IPython\.core\.display\.\w+ object>|<Figure size \d+x\d+ with 
 # One function the page runs per slide, after showing every fragment of it. Sizes are in screen px:
 # CSS px times reveal.js's scale. Speaker notes (aside.notes) are not on the slide and are skipped.
 _MEASURE_SLIDE = """
-([pattern, closingTag]) => {
+([pattern, closingTag, recordKey]) => {
   const scale = Reveal.getScale();
   const slide = Reveal.getCurrentSlide();
   const config = Reveal.getConfig();
@@ -117,6 +119,14 @@ _MEASURE_SLIDE = """
   const outputs = all('.jp-OutputArea-output');
   const reprs = outputs.filter(el => new RegExp(pattern).test(el.textContent)).length;
   const images = all('.jp-OutputArea-output img, .jp-RenderedMarkdown img');
+  // The smallest text a PNG records (tEXt chunk, before the image data): null when it has none.
+  const recorded = img => {
+    const m = /^data:image\\/png;base64,(.*)$/.exec(img.getAttribute('src') || '');
+    if (!m) return null;
+    const head = atob(m[1].slice(0, 8192).replace(/[^A-Za-z0-9+/]/g, '').slice(0, 8188));
+    const at = head.indexOf(recordKey + '\\u0000');
+    return at < 0 ? null : parseFloat(head.slice(at + recordKey.length + 1, at + recordKey.length + 12));
+  };
   const notes = slide.querySelector('aside.notes');
   const notesText = notes ? notes.textContent.trim() : '';
   const min = values => values.length ? Math.min(...values) : null;
@@ -145,6 +155,7 @@ _MEASURE_SLIDE = """
     image_widths: images.map(img => Math.round(img.getBoundingClientRect().width)),
     image_scales: images.filter(img => img.naturalWidth > 0)
         .map(img => Math.round(img.getBoundingClientRect().width / img.naturalWidth * 1000) / 1000),
+    image_text_px: images.filter(img => img.naturalWidth > 0).map(recorded),
     notes: Boolean(notesText),
     notes_words: notesText ? notesText.split(/\\s+/).length : 0,
     closing: slide.querySelector('.celltag_' + closingTag) !== null,
@@ -194,7 +205,7 @@ def measure_deck(index: Path, screen: tuple[int, int] = SCREEN, screenshot_dir: 
                           Reveal.getCurrentSlide().scrollTop = 0; }}""",
                 number,
             )
-            row = page.evaluate(_MEASURE_SLIDE, [REPR_PATTERN, CLOSING_TAG])
+            row = page.evaluate(_MEASURE_SLIDE, [REPR_PATTERN, CLOSING_TAG, TEXT_RECORD_KEY])
             row["number"] = number + 1
             rows.append(row)
             if screenshot_dir is not None:
@@ -204,9 +215,20 @@ def measure_deck(index: Path, screen: tuple[int, int] = SCREEN, screenshot_dir: 
                            list(page.failed_requests))
 
 
-def min_figure_text_pt(scale: float) -> float:
-    """Screen size in CSS points of a figure's smallest text when the figure is shown at ``scale``."""
-    return MIN_FIGURE_FONT_PT * FIGURE_DPI / 72 * scale * 0.75
+def min_figure_text_pt(scale: float, text_px: float | None = None) -> float:
+    """Screen size in CSS points of a figure's smallest text when the figure is shown at ``scale``.
+
+    ``text_px``: the smallest text the figure's PNG records (None: the slide style's MIN_FIGURE_FONT_PT).
+    """
+    if text_px is None:
+        text_px = MIN_FIGURE_FONT_PT * FIGURE_DPI / 72
+    return text_px * scale * 0.75
+
+
+def figure_texts(row: dict) -> list[float]:
+    """Screen size (CSS pt) of the smallest text of each figure of a slide."""
+    recorded = row.get("image_text_px") or [None] * len(row["image_scales"])
+    return [min_figure_text_pt(scale, px) for scale, px in zip(row["image_scales"], recorded)]
 
 
 def minutes(words: int, slides: int) -> float:
@@ -227,6 +249,7 @@ def summarise(deck: DeckMeasure) -> dict:
     body_px = [r["body_px"] for r in rows if r["body_px"] is not None]
     table_px = [r["table_px"] for r in rows if r["table_px"] is not None]
     scales = [scale for r in rows for scale in r["image_scales"]]
+    texts = [pt for r in rows for pt in figure_texts(r)]
     last = main[-1] if main else {}
     words = sum(r["notes_words"] for r in main)
     return {
@@ -258,9 +281,10 @@ def summarise(deck: DeckMeasure) -> dict:
         "small_body": slides_where(lambda r: r["body_px"] is not None and r["body_px"] < MIN_BODY_PX - 0.05),
         "table_px": round(min(table_px), 1) if table_px else None,
         "figure_scale": round(min(scales), 2) if scales else None,
-        "figure_text_pt": round(min_figure_text_pt(min(scales)), 1) if scales else None,
-        "small_figures": slides_where(lambda r: any(min_figure_text_pt(x) < MIN_SCREEN_TEXT_PT - 0.05
-                                                    for x in r["image_scales"])),
+        "figure_text_pt": round(min(texts), 1) if texts else None,
+        "small_figures": slides_where(lambda r: any(pt < MIN_SCREEN_TEXT_PT - 0.05 for pt in figure_texts(r))),
+        "unrecorded_figures": slides_where(lambda r: None in (r.get("image_text_px") or [None] * len(
+            r["image_scales"]))),
         "reprs": slides_where(lambda r: r["reprs"]),
         "broken_images": slides_where(lambda r: r["broken_images"]),
         "images": sum(r["images"] for r in rows),
@@ -339,10 +363,12 @@ def format_table(summary: dict) -> str:
         ("code font on screen (smallest)", f"{summary['code_px']} px"),
         ("body text on screen (smallest)", f"{summary['body_px']} px"),
         ("table text on screen (smallest)", f"{summary['table_px']} px"),
-        ("figures: smallest scale shown, its smallest text", f"{summary['figure_scale']}, "
+        ("figures: smallest scale shown; smallest drawn text on screen", f"{summary['figure_scale']}; "
                                                              f"{summary['figure_text_pt']} pt; under "
                                                              f"{MIN_SCREEN_TEXT_PT:g} pt: "
                                                              f"{listed(summary['small_figures'])}"),
+        ("figures without a record of their drawn text (assumed at the slide style)",
+         listed(summary["unrecorded_figures"])),
         ("image outputs shown as a Python repr", listed(summary["reprs"])),
         ("images on slides", str(summary["images"])),
         ("slides with speaker notes", f"{summary['notes']} of {summary['all_slides']}"),
@@ -367,8 +393,8 @@ def format_slides(deck: DeckMeasure) -> str:
             flags.append(f"{r['prose_lines']} lines of prose")
         if r["broken_cells"]:
             flags.append(f"{r['broken_cells']} table cells break a word")
-        if any(min_figure_text_pt(x) < MIN_SCREEN_TEXT_PT - 0.05 for x in r["image_scales"]):
-            flags.append(f"figure at {min(r['image_scales'])}")
+        if any(pt < MIN_SCREEN_TEXT_PT - 0.05 for pt in figure_texts(r)):
+            flags.append(f"figure text {min(figure_texts(r)):.1f} pt")
         if r["fragments_off"]:
             flags.append(f"{r['fragments_off']} fragments off")
         if r["prompts"]:

@@ -46,6 +46,13 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 FIGURES_DIR = "images/summary"  # relative to the repository (and the README)
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"
+# The short opening near the README's top: the takeaways of the closing slide and three figures.
+OPENING_START, OPENING_END = "<!-- opening:start -->", "<!-- opening:end -->"
+OPENING_FIGURES = {  # cell id: alt text (what the figure shows, true of every run)
+    "cell-011": "Confusion matrix of the 98% model in production: actual outcome on rows, decision on columns",
+    "cell-043": "ROC curves of the network per gender on the balanced validation set, with each AUC",
+    "cell-088": "Accuracy against the gender gap in approval rates for the forest and each mitigation",
+}
 SLIDE_ONLY_TAG = "slide-only"
 TOP_HEADING_LEVEL = 3  # the notebook's biggest heading becomes ### under the README's "## Summarised version"
 # GitHub's README column shows about 100 monospace characters (measured: 13.6 px SFMono, ~830 px wide)
@@ -109,6 +116,25 @@ def summary_cells(nb):
     return nb
 
 
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
+
+
+def _alt(text: str) -> str:  # markdown-free text for an image's alt attribute
+    return re.sub(r"[`*_\[\]()!]", "", text).strip()
+
+
+def headings_before(nb) -> list[str]:
+    """For each cell of ``nb``, the last markdown heading at or before it: the figure's alt text."""
+    last, alts = "figure", []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found = _MD_HEADING.findall(cell.source)
+            if found:
+                last = _alt(found[-1])
+        alts.append(last)
+    return alts
+
+
 def _figure_path(data: bytes, suffix: str) -> str:
     # Content-addressed names: stable however cells move; identical figures share a file.
     return f"{FIGURES_DIR}/figure-{hashlib.sha256(data).hexdigest()[:12]}{suffix}"
@@ -121,7 +147,7 @@ def images_as_links(nb) -> dict[str, bytes]:
     a linked GIF animated, as the notebook does.
     """
     files = {}
-    for cell in nb.cells:
+    for cell, alt in zip(nb.cells, headings_before(nb)):
         for output in cell.get("outputs", []):
             png = (output.get("data") or {}).get("image/png")
             if png and base64.b64decode("".join(png.split())[:16]).startswith(b"GIF8"):
@@ -129,13 +155,13 @@ def images_as_links(nb) -> dict[str, bytes]:
                 data = base64.b64decode("".join(png.split()))
                 path = _figure_path(data, ".gif")
                 files[path] = data
-                output.data = {"text/markdown": f"![figure]({path})"}
+                output.data = {"text/markdown": f"![{alt}]({path})"}
                 continue
             for mimetype in other_images(output):
                 data = base64.b64decode("".join(output.data[mimetype].split()))
                 path = _figure_path(data, "." + mimetype.split("/")[1].split("+")[0])
                 files[path] = data
-                output.data = {"text/markdown": f"![figure]({path})"}
+                output.data = {"text/markdown": f"![{alt}]({path})"}
                 break
     return files
 
@@ -188,11 +214,37 @@ def render_summary(nb) -> tuple[str, dict[str, bytes]]:
     body, resources = exporter.from_notebook_node(
         nb, resources={"output_files_dir": FIGURES_DIR, "metadata": {"name": "summary"}}
     )
+    alts = headings_before(nb)
     for name, data in sorted(resources.get("outputs", {}).items()):
         stable = _figure_path(data, Path(name).suffix)
-        body = body.replace(f"![png]({name})", f"![figure]({stable})").replace(f"({name})", f"({stable})")
+        index = re.search(r"_(\d+)_\d+\.\w+$", name)  # nbconvert names outputs {key}_{cell}_{output}
+        alt = alts[int(index.group(1))] if index and int(index.group(1)) < len(alts) else "figure"
+        body = body.replace(f"![png]({name})", f"![{alt}]({stable})").replace(f"({name})", f"({stable})")
         figures[stable] = data
     return f"{GENERATED_NOTE}\n\n{_tidy(_shift_headings(body))}", figures
+
+
+def render_opening(nb) -> tuple[str, dict[str, bytes]]:
+    """The README's short opening: the closing slide's takeaways (as the run rendered them) and the figures
+    of OPENING_FIGURES, each with its alt text; ("", {}) for a notebook without them."""
+    cells = nb.cells
+    closing = next((i for i, c in enumerate(cells) if "closing" in c.get("metadata", {}).get("tags", [])), None)
+    takeaways = next((o["data"]["text/markdown"] for c in cells[closing + 1:closing + 2] if closing is not None
+                      for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})), "")
+    if not takeaways:  # a notebook without a rendered closing slide
+        return "", {}
+    figures, links, by_id = {}, [], {c.get("id"): c for c in cells}
+    for cell_id, alt in OPENING_FIGURES.items():
+        png = next((o["data"]["image/png"] for o in by_id.get(cell_id, {}).get("outputs", [])
+                    if "image/png" in o.get("data", {})), None)
+        if png:
+            data = base64.b64decode("".join(png.split()))
+            path = _figure_path(data, ".png")
+            figures[path] = data
+            links.append(f'<img src="{path}" alt="{alt}" width="32%">')
+    lines = [GENERATED_NOTE, "", "**The talk in short** (the full summary is [below](#summarised-version)):", "",
+             *[line for line in takeaways.strip().split("\n") if line.strip()], "", " ".join(links)]
+    return "\n".join(lines).strip() + "\n", figures
 
 
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -255,27 +307,38 @@ def tables_that_scroll(section: str, tmp_dir: Path) -> list[str]:
             for table, width in zip(tables, widths) if width > GITHUB_COLUMN_PX]
 
 
-def read_section(readme: str) -> str:
+def read_section(readme: str, markers: tuple[str, str] = (START, END)) -> str:
     """The text between the summary markers of a README (markers excluded)."""
-    start, end = readme.find(START), readme.find(END)
+    start, end = readme.find(markers[0]), readme.find(markers[1])
     if start < 0 or end < start:
-        raise ValueError(f"the README has no {START} ... {END} section")
-    return readme[start + len(START):end].strip("\n") + "\n"
+        raise ValueError(f"the README has no {markers[0]} ... {markers[1]} section")
+    return readme[start + len(markers[0]):end].strip("\n") + "\n"
 
 
-def replace_section(readme: str, section: str) -> str:
+def replace_section(readme: str, section: str, markers: tuple[str, str] = (START, END)) -> str:
     """``readme`` with the text between the markers replaced by ``section``."""
-    read_section(readme)  # raises if the markers are missing
-    start, end = readme.find(START) + len(START), readme.find(END)
+    read_section(readme, markers)  # raises if the markers are missing
+    start, end = readme.find(markers[0]) + len(markers[0]), readme.find(markers[1])
     return f"{readme[:start]}\n{section.strip(chr(10))}\n{readme[end:]}"
+
+
+def _has_opening(readme: str) -> bool:  # a README without the opening's markers (the tests' own) has none
+    return OPENING_START in readme and OPENING_END in readme
 
 
 def stale_parts(notebook: Path = NOTEBOOK, readme: Path = README, repo: Path = REPO) -> list[str]:
     """What differs between the README (and images/summary/) and a fresh summary; [] when up to date."""
-    section, figures = render_summary(nbformat.read(notebook, as_version=4))
+    nb = nbformat.read(notebook, as_version=4)
+    section, figures = render_summary(nb)
+    opening, opening_figures = render_opening(nb)
+    text = Path(readme).read_text(encoding="utf-8")
     problems = []
-    if read_section(Path(readme).read_text(encoding="utf-8")) != section:
+    if read_section(text) != section:
         problems.append(f"{readme}: the summary section differs from the notebook's")
+    if _has_opening(text):
+        figures = {**figures, **opening_figures}
+        if read_section(text, (OPENING_START, OPENING_END)) != opening:
+            problems.append(f"{readme}: the opening differs from the notebook's")
     for path, data in figures.items():
         target = Path(repo) / path
         if not target.is_file() or target.read_bytes() != data:
@@ -285,7 +348,12 @@ def stale_parts(notebook: Path = NOTEBOOK, readme: Path = README, repo: Path = R
 
 def write_summary(notebook: Path = NOTEBOOK, readme: Path = README, repo: Path = REPO) -> list[Path]:
     """Regenerate the README section and its figures; remove figures no longer linked. Returns figures."""
-    section, figures = render_summary(nbformat.read(notebook, as_version=4))
+    nb = nbformat.read(notebook, as_version=4)
+    section, figures = render_summary(nb)
+    opening, opening_figures = render_opening(nb)
+    text = Path(readme).read_text(encoding="utf-8")
+    if _has_opening(text):
+        figures = {**figures, **opening_figures}
     written = []
     for path, data in figures.items():
         target = Path(repo) / path
@@ -297,8 +365,9 @@ def write_summary(notebook: Path = NOTEBOOK, readme: Path = README, repo: Path =
         if old not in written:
             old.unlink()
     readme = Path(readme)
-    text = readme.read_text(encoding="utf-8")
     new = replace_section(text, section)
+    if _has_opening(new):
+        new = replace_section(new, opening, (OPENING_START, OPENING_END))
     if new != text:
         readme.write_text(new, encoding="utf-8")
     return written

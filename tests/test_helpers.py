@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from tutorial.environment import EnvironmentWarning, check_environment, pinned_versions, version_mismatches  # noqa: E402
@@ -114,3 +115,37 @@ def test_figures_of_later_cells_are_still_shown_after_figure_saved_as(tmp_path):
                    resources={"metadata": {"path": str(Path(__file__).resolve().parent.parent)}}).execute()
     images = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells]
     assert images == [0, 1, 1] and (tmp_path / "quiet.png").exists()
+
+
+def test_a_figure_shown_in_a_kernel_records_the_smallest_text_it_draws():
+    """The PNG the notebook keeps (and the deck shows) records a 7 pt legend, not the style's 14 pt."""
+    import base64
+
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from tutorial.figures import recorded_text_px
+
+    cells = [
+        "import matplotlib.pyplot as plt\nfrom tutorial.figures import use_slide_style\nuse_slide_style()",
+        "plt.figure(); plt.plot([1, 2], label='women'); plt.legend(fontsize=7); plt.show()",
+        "plt.figure(); plt.plot([2, 1], label='men'); plt.legend(); plt.show()",
+    ]
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    NotebookClient(nb, kernel_name="python3", timeout=120,
+                   resources={"metadata": {"path": str(Path(__file__).resolve().parent.parent)}}).execute()
+    pngs = [base64.b64decode(o["data"]["image/png"]) for c in nb.cells[1:] for o in c.outputs if "data" in o]
+    assert [recorded_text_px(png) for png in pngs] == [pytest.approx(7 * 100 / 72, abs=0.01),
+                                                        pytest.approx(14 * 100 / 72, abs=0.01)]
+
+
+def test_an_anchor_rule_selects_the_rows_it_describes():
+    from tutorial.evaluation import rule_matches
+
+    frame = pd.DataFrame({"age": [25, 30, 40, 50], "relationship": ["Husband", "Wife", "Husband", "Husband"],
+                          "capital-gain": [0, 0, 500, 0]})
+    assert rule_matches(frame, ["relationship = Husband", "age <= 28.00"]).tolist() == [True, False, False, False]
+    assert rule_matches(frame, ["37.00 < age <= 47.00", "capital-gain > 0.00"]).tolist() == [False, False, True, False]
+    assert rule_matches(frame, []).all()
+    with pytest.raises(ValueError):
+        rule_matches(frame, ["age is young"])

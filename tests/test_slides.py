@@ -233,6 +233,36 @@ def test_each_layout_fault_is_found_on_its_slide(stand_in_deck, tmp_path, fault,
     assert bad[key] == [2], (key, bad[key])
 
 
+def _figure_png_base64(legend_pt: float) -> str:
+    """A chart drawn in the slide style whose legend is ``legend_pt`` points, as the notebook shows it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tutorial.figures import SLIDE_STYLE, inline_png
+
+    with plt.rc_context(SLIDE_STYLE):
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.bar(["women", "men"], [0.1, 0.3], label="approval rate")
+        ax.legend(fontsize=legend_pt)
+        png = inline_png(fig)
+        plt.close(fig)
+    return png
+
+
+def test_the_measure_reads_the_text_a_figure_draws_not_the_style(stand_in_deck, tmp_path):
+    """A 7 pt legend in a figure drawn in the 14 pt style, shown at its own size: found on its slide."""
+    html = '<div class="jp-OutputArea-output"><img src="data:image/png;base64,{png}"></div>'
+    small = measure.summarise(measure.measure_deck(_inject(stand_in_deck, tmp_path / "small.html",
+                                                           html.format(png=_figure_png_base64(7)))))
+    assert small["small_figures"] == [2] and small["figure_text_pt"] == round(7 * 100 / 72 * 0.75, 1)
+    assert "figure text under 14 pt" in "\n".join(measure.problems(small))
+    fine = measure.summarise(measure.measure_deck(_inject(stand_in_deck, tmp_path / "fine.html",
+                                                          html.format(png=_figure_png_base64(14)))))
+    assert fine["small_figures"] == [] and fine["figure_text_pt"] >= measure.MIN_SCREEN_TEXT_PT
+
+
 def _png_base64(width: int = 400, height: int = 100) -> str:
     """A blank PNG of ``width`` x ``height`` px, base64 as a data: URI holds it."""
     import base64

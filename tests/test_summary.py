@@ -134,3 +134,17 @@ def test_every_image_link_in_the_readme_resolves():
     assert links, "the README links no figure"
     missing = [link for link in links if not (REPO / link).is_file()]
     assert not missing, f"image links in README.md without a file: {missing}"
+
+
+def test_the_opening_is_short_near_the_top_and_every_figure_has_an_alt_text():
+    """What the talk shows in at most 15 lines and 3 figures, above the Quick start; descriptive alt texts."""
+    nb = nbformat.read(summary.NOTEBOOK, as_version=4)
+    opening, figures = summary.render_opening(nb)
+    assert opening and len(opening.strip().splitlines()) <= 15 and 1 <= len(figures) <= 3
+    assert "**Bias**" in opening and all(f'src="{path}"' in opening for path in figures)
+    assert len(re.findall(r'alt="[^"]{20,}"', opening)) == len(figures)
+    readme = README.read_text(encoding="utf-8")
+    assert readme.index(summary.OPENING_START) < readme.index("## Quick start") < readme.index(summary.START)
+    section, _ = summary.render_summary(nb)
+    alts = re.findall(r"!\[([^\]]*)\]\(", section)
+    assert alts and not {alt for alt in alts if alt in ("", "png", "figure")}, alts

@@ -30,6 +30,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from .data import CATEGORICAL, TARGET, AdultData, to_model_features
+from .figures import GENDER_COLOURS, GENDER_NAMES, fit_to_slide
 
 GROUP_METRICS = {
     "approval rate": selection_rate,
@@ -287,21 +288,30 @@ def xai_balanced(data: AdultData, *cross_cols: str, upsample: float = 0.5, downs
 
 
 def plot_group_metrics(metric_frames: dict[str, GroupMetrics], metrics=tuple(RATES)):
-    """One bar panel per sensitive feature: each metric for each group, with its 95% interval if bootstrapped."""
-    fig, axes = plt.subplots(1, len(metric_frames), figsize=(6 * len(metric_frames), 3.6), squeeze=False)
+    """One bar panel per sensitive feature: each metric for each group, with its 95% interval if bootstrapped.
+
+    Women and men get the colours of every chart (GENDER_COLOURS); the text keeps the slide style's sizes.
+    """
+    fig, axes = plt.subplots(1, len(metric_frames), figsize=(7 * len(metric_frames), 4.2), squeeze=False)
     for ax, (feature, frame) in zip(axes[0], metric_frames.items()):
         values = frame.by_group[list(metrics)].T
+        values.index = [name.replace(" rate", "\nrate") for name in values.index]
         errors = None
         if frame.low is not None:  # matplotlib wants (2, groups, metrics)-like distances below and above
             below = (frame.by_group[list(metrics)] - frame.low[list(metrics)]).T
             above = (frame.high[list(metrics)] - frame.by_group[list(metrics)]).T
             errors = np.stack([below.to_numpy().T, above.to_numpy().T], axis=1).clip(min=0)
-        values.plot.bar(ax=ax, rot=0, width=0.8, yerr=errors, capsize=2, error_kw={"elinewidth": 0.8})
+        colours = [GENDER_COLOURS[g] for g in values.columns] if set(values.columns) <= set(GENDER_COLOURS) else None
+        values.columns = [GENDER_NAMES.get(g, str(g)) for g in values.columns]
+        values.plot.bar(ax=ax, rot=0, width=0.8, yerr=errors, capsize=2, error_kw={"elinewidth": 0.8},
+                        color=colours)
         ax.set_title(f"by {feature}" + (" (95% bootstrap intervals)" if errors is not None else ""))
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=7, loc="upper left")
-        ax.tick_params(axis="x", labelsize=8)
+        many = len(values.columns) > 2
+        ax.set_ylim(0, 1.5 if many else 1.0)  # room above the bars for a legend of many groups
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.legend(loc="upper left", ncols=2 if many else 1)
     fig.tight_layout()
+    fit_to_slide(fig)
     return fig
 
 
@@ -312,19 +322,17 @@ def plot_accuracy_vs_disparity(table: pd.DataFrame, feature: str = "gender",
     ``curve`` (optional, same columns) is drawn as a line: the same mitigation at several strengths.
     """
     dpd = f"{feature}: demographic parity difference"
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(11, 4.2))
     if curve is not None:
         ax.plot(curve[dpd], curve["accuracy"], "-", color="0.6", zorder=1, label=curve_label)
-        for name, row in curve.iterrows():
-            ax.annotate(str(name), (row[dpd], row["accuracy"]), fontsize=7, color="0.4",
-                        xytext=(3, -9), textcoords="offset points")
     for name, row in table.iterrows():
-        ax.scatter(row[dpd], row["accuracy"], s=50, zorder=2, label=name)
-    ax.set_xlabel(f"{feature}: demographic parity difference (0 = equal approval rates)")
+        ax.scatter(row[dpd], row["accuracy"], s=60, zorder=2, label=name)
+    ax.set_xlabel(f"{feature}: demographic parity difference\n(0 = equal approval rates)")
     ax.set_ylabel("accuracy on adult.test")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    fit_to_slide(fig)
     return fig
 
 
@@ -360,6 +368,11 @@ def describe_baseline(metrics: GroupMetrics, historical: pd.Series, gaps: pd.Dat
             f"intervals show how noisy their rates are.")
 
 
+# The rule that forbids deciding on sex in US consumer credit, linked to its primary text (as of 2026-12).
+REG_B_6B1 = ("[12 CFR 1002.6(b)(1)](https://www.ecfr.gov/current/title-12/chapter-X/part-1002/section-1002.6"
+             "#p-1002.6(b)(1))")
+
+
 def _cost(points: float) -> str:
     """An accuracy change in words: ``costs 1.2 points`` or ``gains 0.3 points``."""
     return f"costs {-points:.1f} points" if points <= 0 else f"gains {points:.1f} points"
@@ -375,11 +388,12 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
                  if f"{removed} low" in table else (share, share))
     half = ("less than half" if high < 0.5 else "more than half" if low > 0.5 else
             "about half: the interval includes one half")
-    best = best_mitigation(table, feature, min_gap_removed=0.5)
-    best_text = ("No mitigation removes half of the gap." if best is None else
-                 f"The cheapest mitigation that removes at least half of the gap is **{best}**: "
-                 f"{table.loc[best, removed]:.0%} of the gap removed, and it {_cost(table.loc[best, change])} of "
-                 f"accuracy.")
+    best = best_mitigation(table.drop(index=[strict, relaxed]), feature, min_gap_removed=0.5)
+    best_text = ("Without per-gender thresholds, no mitigation here removes half of the gap." if best is None else
+                 f"Without per-gender thresholds, the cheapest mitigation that removes at least half of the gap is "
+                 f"**{best}**: {table.loc[best, removed]:.0%} of the gap removed, and it "
+                 f"{_cost(table.loc[best, change])} of accuracy; like every model here, it still takes gender as "
+                 f"an input.")
     return "\n".join([
         f"- Balanced data narrows the {feature} gap from {table.loc[base, dpd]:.2f} to {table.loc[balanced, dpd]:.2f}"
         f" and {_cost(table.loc[balanced, change])} of accuracy: it removes {share:.0%} of the gap"
@@ -387,11 +401,11 @@ def describe_mitigations(table: pd.DataFrame, base: str, balanced: str, strict: 
         f"- Group thresholds close the gap: exact parity ({table.loc[strict, dpd]:.2f}) "
         f"{_cost(table.loc[strict, change])}, a gap of up to 0.05 ({table.loc[relaxed, dpd]:.2f} on "
         f"`adult.test`, {table.loc[relaxed, removed]:.0%} removed) {_cost(table.loc[relaxed, change])}. "
-        f"The grey line is the whole trade-off.",
+        f"The grey line is the whole trade-off. These thresholds take sex into account at decision time, which "
+        f"{REG_B_6B1} forbids in US consumer credit (as of 2026-12; not legal advice).",
         f"- ExponentiatedGradient takes the LogisticRegression from {table.loc[logistic, dpd]:.2f} to "
         f"{table.loc[reduction, dpd]:.2f} and {_cost(table.loc[reduction, change])} "
-        f"({table.loc[logistic, 'accuracy']:.3f} -> {table.loc[reduction, 'accuracy']:.3f}); AIF360's example "
-        f"on the same data reports 0.846 -> 0.834.",
+        f"({table.loc[logistic, 'accuracy']:.3f} -> {table.loc[reduction, 'accuracy']:.3f}).",
         f"- {best_text}",
         "",
         f"Parity of approval rates is one definition of fair among several: forcing equal approval rates "

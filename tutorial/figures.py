@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from PIL import Image
 
 # Tests that run the notebook point this elsewhere, so a fast run never overwrites the real figures.
 IMAGES_DIR = Path(os.environ.get("TUTORIAL_IMAGES_DIR", Path(__file__).resolve().parent.parent / "images"))
@@ -26,13 +30,66 @@ SLIDE_STYLE = {
 }
 
 
+MIN_TEXT_PT = 14.0  # the smallest text a figure may draw (at its own dpi), as on the rest of the slides
+
+# One colour per gender in every chart (Okabe-Ito vermilion and blue: told apart with colour-blindness).
+GENDER_COLOURS = {"Female": "#D55E00", "Male": "#0072B2"}
+GENDER_NAMES = {"Female": "women", "Male": "men"}
+
+# The PNG text chunk in which every saved or shown figure records the size of the smallest text it draws,
+# in pixels of that PNG (talk/measure.py reads it back from the deck's images).
+TEXT_RECORD_KEY = "Smallest text px"
+
+
+def drawn_texts(fig) -> list[Text]:
+    """The texts ``fig`` draws: every visible text artist with something to show (ticks, labels, legends,
+    annotations, titles), whatever set its size (style, ``fontsize=`` or ``tick_params``). The figure is
+    laid out first: tick labels get their text when drawn."""
+    fig.draw_without_rendering()
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def smallest_text_pt(fig) -> float | None:
+    """Font size in points of the smallest text ``fig`` draws (None: no text)."""
+    sizes = [t.get_fontsize() for t in drawn_texts(fig)]
+    return min(sizes) if sizes else None
+
+
+def text_record(fig, dpi: float | None = None) -> dict[str, str]:
+    """PNG metadata recording the smallest drawn text of ``fig`` in pixels at ``dpi`` (default: the figure's)."""
+    pt = smallest_text_pt(fig)
+    return {} if pt is None else {TEXT_RECORD_KEY: f"{pt * (dpi or fig.dpi) / 72:.2f}"}
+
+
+def recorded_text_px(png: bytes) -> float | None:
+    """The smallest text size a PNG written by this module records (None: not recorded)."""
+    value = Image.open(io.BytesIO(png)).info.get(TEXT_RECORD_KEY)
+    return float(value) if value is not None else None
+
+
+def inline_png(fig) -> str | None:
+    """IPython's PNG of a figure (base64), with the record of its smallest drawn text."""
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, "png", base64=True, metadata=text_record(fig))
+
+
 def use_slide_style() -> None:
     """Draw every figure of the notebook for the slide (set once, in the notebook's setup cell).
 
     Set globally rather than per figure: a ``plt.rc_context`` around a plot leaves IPython's inline backend
-    no longer showing the figures of later cells (tests/test_helpers.py has the case).
+    no longer showing the figures of later cells (tests/test_helpers.py has the case). In a kernel, the PNG
+    each figure is shown as records its smallest drawn text (IPython's formatter for matplotlib figures).
     """
     plt.rcParams.update(SLIDE_STYLE)
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        # The inline backend registers its own PNG formatter when it is loaded (at the first figure):
+        # load it now, so that this one is the last registered.
+        plt.switch_backend(plt.get_backend())
+        shell.display_formatter.formatters["image/png"].for_type(Figure, inline_png)
 
 
 # The largest figure a slide shows at its own size (px at 100 dpi): the slide's width, and what is left
@@ -66,7 +123,7 @@ def save_fig(name: str, fig=None, images_dir: Path | str = IMAGES_DIR, dpi: int 
     fig = fig if fig is not None else plt.gcf()
     path = Path(images_dir) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=text_record(fig, dpi))
     return path
 
 

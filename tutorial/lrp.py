@@ -83,11 +83,11 @@ def plot_relevance_heatmap(table: pd.DataFrame, title: str = "", ax=None, vmax: 
             label.set_fontweight("bold")
     for (i, j), v in np.ndenumerate(values):
         # White on the dark half of the colour map, black on the light half: legible on every cell.
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=13,
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=14,
                 color="white" if v > 0.55 * vmax else "black")
     ax.set_title(title, fontsize=16)
     colorbar = ax.figure.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
-    colorbar.ax.tick_params(labelsize=13)
+    colorbar.ax.tick_params(labelsize=14)
     return ax.figure
 
 

@@ -164,13 +164,15 @@ def plot_gap_alert(server: Prometheus, start: float, end: float, settings: RuleS
     the alert's pending and firing periods (Prometheus's ALERTS series), from ``query_range``."""
     import matplotlib.pyplot as plt
 
+    from tutorial.figures import GENDER_COLOURS
+
     rates = server.query_range("gender:loan_approval_rate:window", start, end, step=0.5, label="gender")
     gap = rates.max(axis=1) - rates.min(axis=1)
     states = server.query_range(f'ALERTS{{alertname="{GAP_ALERT}"}}', start, end, step=0.5, label="alertstate")
     seconds = lambda index: (index - rates.index[0]).total_seconds()  # noqa: E731
     fig, ax = plt.subplots(figsize=(9, 4))
     for gender in rates.columns:
-        ax.plot(seconds(rates.index), rates[gender], label=f"approval rate, {gender}")
+        ax.plot(seconds(rates.index), rates[gender], color=GENDER_COLOURS.get(gender), label=f"approval rate, {gender}")
     ax.plot(seconds(gap.index), gap, color="black", label="gap")
     ax.axhline(
         settings.max_gap, color="red", linestyle="--", label=f"band: {settings.baseline_gap} + {settings.margin}"
@@ -183,7 +185,7 @@ def plot_gap_alert(server: Prometheus, start: float, end: float, settings: RuleS
         ax.axvline(shift_at - rates.index[0].timestamp(), color="grey", linestyle=":", label="new channel")
     ax.set(xlabel="seconds since the first scrape shown", ylabel=f"over the last {settings.window}", ylim=(0, None))
     ax.set_title(f"{GAP_ALERT}: approval rates per gender from Prometheus (query_range)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # outside: the lines stay visible
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the lines stay visible
     return fig
 
 

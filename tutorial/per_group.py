@@ -11,10 +11,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.metrics import recall_score, roc_auc_score, roc_curve
+from sklearn.metrics import precision_score, recall_score, roc_auc_score, roc_curve
+
+from .figures import GENDER_COLOURS, GENDER_NAMES
 
 QUANTILES = (0.025, 0.975)  # a 95% interval
-PEOPLE = {"Female": "women", "Male": "men"}
+PEOPLE = GENDER_NAMES
 
 
 def _people(group: str) -> str:
@@ -61,7 +63,8 @@ def plot_roc(y, proba, groups=None, title: str = "ROC curve"):
         (g, np.asarray(groups) == g) for g in np.unique(groups)]
     for label, mask in parts:
         fpr, tpr, _ = roc_curve(y[mask], proba[mask])
-        ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(y[mask], proba[mask]):.2f})")
+        ax.plot(fpr, tpr, color=GENDER_COLOURS.get(label), lw=2,
+                label=f"{_people(label)} (AUC {roc_auc_score(y[mask], proba[mask]):.2f})")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="chance")
     ax.set_xlabel("false positive rate (others approved)")
     ax.set_ylabel("true positive rate\n(creditworthy approved)")
@@ -69,6 +72,31 @@ def plot_roc(y, proba, groups=None, title: str = "ROC curve"):
     ax.set_ylim(0, 1.02)
     ax.set_title(title)
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_rates_by_group(y, pred, groups, title: str = "at the 0.5 threshold"):
+    """Recall, precision and approval rate of 0/1 decisions per group (one colour per gender).
+
+    Drawn here rather than with xai's metrics_plot, whose legend shows the group as a tuple and whose "auc"
+    bar comes from the 0/1 decisions, not from the scores a ROC curve ranks.
+    """
+    y, pred, groups = np.asarray(y), np.asarray(pred), np.asarray(groups)
+    rates = {
+        "recall\n(creditworthy approved)": lambda t, p: recall_score(t, p, zero_division=0),
+        "precision\n(approved, creditworthy)": lambda t, p: precision_score(t, p, zero_division=0),
+        "approval rate": lambda t, p: p.mean(),
+    }
+    table = pd.DataFrame({g: {name: f(y[groups == g], pred[groups == g]) for name, f in rates.items()}
+                          for g in np.unique(groups)})
+    fig, ax = plt.subplots(figsize=(11, 4))
+    table.rename(columns=_people).plot.bar(ax=ax, rot=0, width=0.7,
+                                           color=[GENDER_COLOURS.get(g) for g in table.columns])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
