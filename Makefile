@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: system system-test install run test lint lab clean rise slides summary diagrams alert-rules present serve-env review-env serve stop deploy undeploy bench-serving images s2i-context
+.PHONY: system system-test install run test test-fast lint lab clean rise slides summary diagrams alert-rules present serve-env review-env serve stop deploy undeploy bench-serving images s2i-context
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -25,20 +25,27 @@ system-test:  ## the same for the tests, which also need Chromium and npm
 run: system install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
-test: system-test install serve-env review-env node_modules/.installed  ## unit tests, the full notebook run compared with the committed one, the rest
+# tests/fast/ runs in the serving environments (tests/conftest.py leaves it out of .venv's run).
+FAST_TIMEOUT := 60
+
+test-fast: serve-env  ## about a minute: the serving core and its adapters in-process (tests/fast/), after each change
+	$(SERVE_VENV)/bin/python -m pytest tests/fast --timeout=$(FAST_TIMEOUT)
+
+test: system-test install serve-env review-env node_modules/.installed test-fast  ## everything (test-fast first), before a push and in CI
 	$(BIN)/python -m pytest
 
 # Serving (pipeline/README.md): seldon-core needs its own environment, built from the steps' pins.
 SERVE_VENV := .venv-serve
 SERVE_REQUIREMENTS := $(wildcard pipeline/pipeline_steps/*/requirements.txt)
+TEST_REQUIREMENTS := tests/requirements.txt
 KUBECTL ?= kubectl
 
 serve-env: $(SERVE_VENV)/.installed  ## build .venv-serve (seldon-core 1.17.1) from the steps' requirements
 
-$(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
+$(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS) $(TEST_REQUIREMENTS)
 	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
 	$(SERVE_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
-	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
+	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS) $(TEST_REQUIREMENTS))
 	touch $@
 
 serve: system install serve-env  ## start the model, explainer and review services on 127.0.0.1 (pids in .run/), and Prometheus

@@ -9,6 +9,9 @@ import pytest
 
 from talk.runs import NOTEBOOK, VARIES_TAG, VOLATILE, compare_runs, execute
 
+# The first test that asks for the full run also waits for it (3 min here, several times that on a busy machine).
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory):

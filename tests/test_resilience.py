@@ -1,8 +1,10 @@
 """Services that keep answering (issue 18): workers killed under load, no shared process on the request
 path, a liveness check that notices a hung prediction path, slow clients.
 
-Each test starts its own services (seldon-core-microservice from .venv-serve on loopback ports) from small
-artefacts, because it kills, stops or freezes their processes. Deadlines are the issue's (5 s after a
+One pair of services (seldon-core-microservice from .venv-serve on loopback ports, small artefacts) serves
+the tests that kill workers, stop helper processes or hold slow connections: each leaves it answering with
+all its workers (SIGCONT in a finally, gunicorn replaces killed workers, each test first waits for them).
+The liveness tests freeze a service for good and start their own. Deadlines are the issue's (5 s after a
 kill, 2 s for liveness and slow clients); everything else waits generously (a busy 2-core machine).
 """
 
@@ -49,23 +51,22 @@ def start(step, artefacts, tmp_path, model_url=None, **kwargs):
                                  model_url=model_url, **kwargs)  # fmt: skip
 
 
-@pytest.fixture
-def model(artefacts, tmp_path):
-    service = start(serving.MODEL, artefacts, tmp_path)
-    yield service
-    serving.stop_service(service)
-
-
-@pytest.fixture
-def pair(artefacts, tmp_path):
-    model = start(serving.MODEL, artefacts, tmp_path)
+@pytest.fixture(scope="module")
+def pair(artefacts, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("logs")
+    model = start(serving.MODEL, artefacts, logs)
     try:
-        explainer = start(serving.EXPLAINER, artefacts, tmp_path, model_url=model.predict_url)
+        explainer = start(serving.EXPLAINER, artefacts, logs, model_url=model.predict_url)
     except Exception:
         serving.stop_service(model)
         raise
     yield model, explainer
     serving.Services(model, explainer).stop()
+
+
+@pytest.fixture(scope="module")
+def model(pair):
+    return pair[0]
 
 
 def ndarray(rows):
