@@ -8,6 +8,7 @@ threads stay free for health probes. Reasons keep no per-request state: they run
 by their own semaphore.
 """
 
+import inspect
 import json
 import os
 import threading
@@ -90,6 +91,8 @@ class ExplainerCore:
         self.reasons_slots = Slots(settings.max_reasons, "giving reasons")
         self.liveness = Liveness(stuck_after=settings.explanation_stuck, freeze_file=settings.fault_freeze_file)
         self.metadata = self.digest = self.audit = self.explainer = self.reference = self.digests = None
+        # A client whose probabilities() takes request_id sends it on to the model, so their audit lines join.
+        self.forwards = "request_id" in inspect.signature(model_client.probabilities).parameters
 
     def load(self):
         self.metadata, self.digest = load_metadata(self.artefacts)
@@ -104,6 +107,9 @@ class ExplainerCore:
                         "references": sha256(references)}  # fmt: skip
         start_series(self.service, flags=list(PROHIBITED) + ["age"], causes=CAUSES)
 
+    def _probabilities(self, X, request_id):
+        return self.model.probabilities(X, request_id=request_id) if self.forwards else self.model.probabilities(X)
+
     def labels(self, X):  # the predictor Anchors samples with
         return np.argmax(self.model.probabilities(X), axis=1)
 
@@ -115,7 +121,7 @@ class ExplainerCore:
             raise Refused(f"explain one applicant per request, got {rows.shape[0]} rows "
                           '(principal reasons take a batch: meta.tags.explain = "reasons")')  # fmt: skip
         with self.admission, self.liveness.watch():
-            probability = float(self.model.probabilities(rows, request_id)[0, 1])  # the decision explained
+            probability = float(self._probabilities(rows, request_id)[0, 1])  # the decision explained
             np.random.seed(self.seed)  # the same applicant always gets the same anchor
             explanation = json.loads(self.explainer.explain(rows[0], threshold=self.threshold).to_json())
         data = explanation["data"]
@@ -135,8 +141,7 @@ class ExplainerCore:
         if len(rows) > MAX_REASON_ROWS:
             raise Refused(f"at most {MAX_REASON_ROWS} applicants per reasons request, got {len(rows)}")
         with self.reasons_slots:
-            # The request id goes with each call, so the model's audit lines of it join this one.
-            explained = self.reference.explain(lambda X: self.model.probabilities(X, request_id)[:, 1], rows)
+            explained = self.reference.explain(lambda X: self._probabilities(X, request_id)[:, 1], rows)
         stamp = now()
         records = [audit_record(request_id, stamp, self.service, self.digests, row, e)
                    for row, e in zip(rows, explained) if e["decision"] == "rejected"]  # fmt: skip
