@@ -45,7 +45,7 @@ def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 def test_the_committed_rules_file_passes_promtool_check_as_it_is():
     result = promtool("check", "rules", str(rules.RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_the_committed_rules_carry_the_cluster_settings():
@@ -64,7 +64,7 @@ def test_the_demo_copy_replaces_every_cluster_value(tmp_path):
     (rules_file := tmp_path / "demo.rules.yml").write_text(text)
     assert rules.read_settings(rules_file) == demo  # read back: the values are where the cluster's were
     result = promtool("check", "rules", str(rules_file))
-    assert result.returncode == 0 and "SUCCESS: 7 rules found" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "SUCCESS: 8 rules found" in result.stdout, result.stdout + result.stderr
     gap = next(r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if r.get("alert") == rules.GAP_ALERT)
     assert "over 10s" in gap["annotations"]["summary"] and "the gap was 0.2 " in gap["annotations"]["description"]
 
@@ -310,7 +310,7 @@ def test_prometheus_listens_on_loopback_only(live):
 def test_rules_are_loaded_and_healthy(live):
     _, server = live
     rules = server.rules()
-    assert len(rules) == 7 and all(r["health"] == "ok" for r in rules), rules
+    assert len(rules) == 8 and all(r["health"] == "ok" for r in rules), rules
     (gap,) = [r for r in rules if r.get("name") == "LoanApprovalGapWidened"]
     assert "[10s]" in " ".join(r["query"] for r in rules) and gap["duration"] == 4
 
