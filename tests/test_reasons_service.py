@@ -41,6 +41,7 @@ def served(tmp_path_factory):
     built = export.build_serving_artefacts(n_rows=4_000, n_estimators=20)
     export.export_artefacts(*built, root=root)
     services = start(root, tmp_path_factory.mktemp("logs"), "served")
+    services.root = root
     yield services, built[0]
     services.stop()
 
@@ -174,3 +175,16 @@ def test_a_minor_s_application_is_refused_by_the_model(served):
     response = post(svc.model.predict_url, [ROW, [17] + ROW[1:]])
     assert response.status_code == 422 and "row 1: age 17 is under 18" in response.json()["status"]["info"]
     assert post(svc.model.predict_url, [ROW]).status_code == 200
+
+
+def test_no_reasons_from_a_model_the_references_were_not_built_for(served, first, tmp_path):
+    (svc, model), (other, _) = served, first
+    mismatched = serving.start_service(serving.EXPLAINER, svc.root / serving.EXPLAINER.name, port=serving.free_port(),
+                                       metrics_port=serving.free_port(), log=tmp_path / "explainer.log",
+                                       model_url=other.model.predict_url)  # fmt: skip
+    try:
+        response = post(mismatched.predict_url, rejections(model, 2), {"explain": "reasons"})
+        assert response.status_code == 503, response.text
+        assert "references were built for" in response.json()["status"]["info"]
+    finally:
+        serving.stop_service(mismatched)

@@ -50,6 +50,15 @@ class SeldonModelClient:
                     "LOAN_MODEL_UNAVAILABLE",
                 ) from None
 
+    def artefacts(self):
+        """The digest of the artefacts the model service runs (its /health/status), or None if it does not say."""
+        health = self.url.rsplit("/api/", 1)[0] + "/health/status"
+        try:
+            body = self.session().get(health, timeout=self.timeout, headers=self.headers).json()
+        except (requests.RequestException, ValueError):
+            return None
+        return body.get("jsonData", body).get("artefacts") if isinstance(body, dict) else None
+
     def probabilities(self, X, request_id=None):
         """P of [rejected, approved] per row; ``request_id`` (the explained request's) goes as X-Request-Id,
         so the model's audit lines of these calls carry it."""

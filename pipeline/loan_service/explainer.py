@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,7 @@ class ExplainerCore:
         self.metadata = self.digest = self.audit = self.explainer = self.reference = self.digests = None
         # A client whose probabilities() takes request_id sends it on to the model, so their audit lines join.
         self.forwards = "request_id" in inspect.signature(model_client.probabilities).parameters
+        self.model_checked = 0.0  # when the model's artefacts last matched the references
 
     def load(self):
         self.metadata, self.digest = load_metadata(self.artefacts)
@@ -109,6 +111,20 @@ class ExplainerCore:
 
     def _probabilities(self, X, request_id):
         return self.model.probabilities(X, request_id=request_id) if self.forwards else self.model.probabilities(X)
+
+    def _check_model(self):
+        """Refused 503 when the model service runs other artefacts than the references were built for: its
+        notice would name one model and cite reasons measured against another. A client that cannot say
+        (no ``artefacts()``, or None) is not checked."""
+        if time.monotonic() < self.model_checked + 10:  # at most one look every 10 s
+            return
+        running = self.model.artefacts() if hasattr(self.model, "artefacts") else None
+        self.model_checked = time.monotonic() if running else 0.0
+        built_for = self.reference.model_artefacts
+        if running and built_for and running != built_for:
+            raise Refused(f"the model service runs artefacts {running[:12]}, the reasons' references were built "
+                          f"for {built_for[:12]}: deploy the explainer exported with this model",
+                          503, "LOAN_MODEL_MISMATCH")  # fmt: skip
 
     def labels(self, X):  # the predictor Anchors samples with
         return np.argmax(self.model.probabilities(X), axis=1)
@@ -140,6 +156,7 @@ class ExplainerCore:
         refuse_minors(rows, self.metadata)
         if len(rows) > MAX_REASON_ROWS:
             raise Refused(f"at most {MAX_REASON_ROWS} applicants per reasons request, got {len(rows)}")
+        self._check_model()
         with self.reasons_slots:
             explained = self.reference.explain(lambda X: self._probabilities(X, request_id)[:, 1], rows)
         stamp = now()
