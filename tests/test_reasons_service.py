@@ -51,7 +51,7 @@ def first(tmp_path_factory):
     """The first forest (every input scored), served for the demo: it may not decide."""
     root = tmp_path_factory.mktemp("first")
     built = export.build_serving_artefacts(n_rows=4_000, n_estimators=20, inputs=FEATURES)
-    export.export_artefacts(*built, root=root, elderly_floor=False)
+    export.export_artefacts(*built, root=root)  # served as it is: no age floor
     services = start(root, tmp_path_factory.mktemp("logs"), "first")
     yield services, built[0]
     services.stop()

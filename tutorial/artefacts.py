@@ -56,21 +56,24 @@ def feature_ranges() -> dict[str, list[float]]:
 
 
 def export_artefacts(model, explainer, category_map: dict, root: Path | str | None = None,
-                     lineage: dict | None = None, elderly_floor: bool = True) -> dict[str, Path]:
+                     lineage: dict | None = None, elderly_floor: bool | None = None) -> dict[str, Path]:
     """Write the fitted pipeline and the Anchors explainer where the wrappers load them from.
 
     ``model`` is the fitted preprocessor + classifier pipeline (it takes rows of model features),
     ``explainer`` a fitted alibi ``AnchorTabular`` (left as it is). ``root`` None writes into the
     steps' ``artefacts/`` directories; another directory gets ``<root>/<step name>/``. ``lineage``
     (``training_lineage``) goes into both manifests; ``elderly_floor``: the model service scores an
-    applicant aged 62+ at their most favoured age (``loan_reasons.scoring``). Returns each step's directory.
+    applicant aged 62+ at their most favoured age (``loan_reasons.scoring``); None: when the model scores
+    no prohibited basis (a model that may not decide is served as it is). Returns each step's directory.
     """
     import dill
 
-    from pipeline.loan_reasons.reason_codes import MONITORING
+    from pipeline.loan_reasons.reason_codes import MONITORING, PROHIBITED
     from tutorial.data import FEATURES
     from tutorial.models import scored_inputs
 
+    if elderly_floor is None:
+        elderly_floor = not set(scored_inputs(model)) & set(PROHIBITED)
     metadata = {
         "features": list(FEATURES),
         "class_names": CLASS_NAMES,
