@@ -71,12 +71,32 @@ def local_model(artefacts):
         model = dill.load(f)
     # As served: with n_jobs=2 the trees' votes add up in another order, and a tie at exactly 0.5
     # can fall the other way.
-    return model.set_params(classifier__n_jobs=1)
+    metadata = json.loads((dirs[serving.MODEL.name] / "metadata.json").read_text())
+    return AsServed(model.set_params(classifier__n_jobs=1), metadata.get("elderly_floor", False))
+
+
+class AsServed:
+    """The exported pipeline as the model service scores it: an applicant aged 62+ at their most favoured age
+    when metadata.json says ``elderly_floor`` (pipeline/loan_reasons/scoring.py)."""
+
+    def __init__(self, pipeline, floor):
+        self.pipeline, self.floor = pipeline, floor
+
+    def predict_proba(self, X):
+        from pipeline.loan_reasons.scoring import elderly_floor
+
+        if self.floor:
+            return elderly_floor(self.pipeline.predict_proba, X, FEATURES.index("age"))
+        return self.pipeline.predict_proba(X)
+
+    def predict(self, X):
+        return np.argmax(self.predict_proba(X), axis=1)
 
 
 @pytest.fixture(scope="session")
 def applicants():
-    return load_adult("test", n_rows=300, seed=1).X
+    X = load_adult("test", n_rows=300, seed=1).X
+    return X[X[:, 0] >= 18]  # a minor's application is refused (422)
 
 
 def post(url, payload=None, **kwargs):
@@ -754,7 +774,8 @@ def test_explainer_retries_a_503_from_the_model(services, artefacts, tmp_path):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            headers = {"Content-Type": "application/json", "X-Loan-Caller": "explainer"}
+            headers = {"Content-Type": "application/json", "X-Loan-Caller": "explainer",  # with its proof
+                       "X-Loan-Caller-Token": self.headers.get("X-Loan-Caller-Token", "")}
             answer = requests.post(services.model.predict_url, data=body, timeout=30, headers=headers)
             self.send_response(answer.status_code)
             self.send_header("Content-Type", "application/json")

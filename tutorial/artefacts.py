@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 STEPS = REPO / "pipeline" / "pipeline_steps"
 MODEL_STEP, EXPLAINER_STEP = "loanclassifier", "loanclassifier-explainer"
@@ -28,11 +30,13 @@ def sha256(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write_manifest(directory: Path | str) -> dict:
-    """Record the sha256 of every file under ``directory`` in its manifest.json."""
+def write_manifest(directory: Path | str, lineage: dict | None = None) -> dict:
+    """Record the sha256 of every file under ``directory`` in its manifest.json, and how it was built."""
     directory = Path(directory)
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = {"sha256": {p.relative_to(directory).as_posix(): sha256(p) for p in files}}
+    if lineage is not None:
+        manifest["lineage"] = lineage
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -51,24 +55,35 @@ def feature_ranges() -> dict[str, list[float]]:
     return {name: [float(raw[name].min()), float(raw[name].max())] for name in NUMERIC}
 
 
-def export_artefacts(model, explainer, category_map: dict, root: Path | str | None = None) -> dict[str, Path]:
+def export_artefacts(model, explainer, category_map: dict, root: Path | str | None = None,
+                     lineage: dict | None = None, elderly_floor: bool | None = None) -> dict[str, Path]:
     """Write the fitted pipeline and the Anchors explainer where the wrappers load them from.
 
     ``model`` is the fitted preprocessor + classifier pipeline (it takes rows of model features),
     ``explainer`` a fitted alibi ``AnchorTabular`` (left as it is). ``root`` None writes into the
-    steps' ``artefacts/`` directories; another directory gets ``<root>/<step name>/``.
-    Returns the artefact directory of each step.
+    steps' ``artefacts/`` directories; another directory gets ``<root>/<step name>/``. ``lineage``
+    (``training_lineage``) goes into both manifests; ``elderly_floor``: the model service scores an
+    applicant aged 62+ at their most favoured age (``loan_reasons.scoring``); None: when the model scores
+    no prohibited basis (a model that may not decide is served as it is). Returns each step's directory.
     """
     import dill
 
+    from pipeline.loan_reasons.reason_codes import MONITORING, PROHIBITED
     from tutorial.data import FEATURES
+    from tutorial.models import scored_inputs
 
+    if elderly_floor is None:
+        elderly_floor = not set(scored_inputs(model)) & set(PROHIBITED)
     metadata = {
         "features": list(FEATURES),
         "class_names": CLASS_NAMES,
         "category_map": {str(i): list(names) for i, names in category_map.items()},
         "ranges": feature_ranges(),
+        "scored": scored_inputs(model),  # the others are received, never scored
+        "monitoring": [name for name in MONITORING if name not in scored_inputs(model)],
+        "elderly_floor": bool(elderly_floor),
     }
+    model_digest = None
     dirs = {name: (STEPS / name / "artefacts" if root is None else Path(root) / name) for name in STEPS_NAMES}
     for step_name, target in dirs.items():
         # Write next to the target and swap, so a half-written set never sits under the final name.
@@ -79,10 +94,12 @@ def export_artefacts(model, explainer, category_map: dict, root: Path | str | No
         if step_name == MODEL_STEP:
             with open(staging / "model.dill", "wb") as f:
                 dill.dump(model, f)
+            write_manifest(staging, lineage)
+            model_digest = artefacts_digest(staging)
         else:
             save_fitted_explainer(explainer, staging / "explainer")
-            (staging / "reference.json").write_text(reference_json(model, explainer, category_map))
-        write_manifest(staging)
+            (staging / "reference.json").write_text(reference_json(model, category_map, model_digest, elderly_floor))
+            write_manifest(staging, lineage)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -92,15 +109,26 @@ def export_artefacts(model, explainer, category_map: dict, root: Path | str | No
 STEPS_NAMES = (MODEL_STEP, EXPLAINER_STEP)
 
 
-def reference_json(model, explainer, category_map: dict, size: int = 200, seed: int = 0) -> str:
-    """The principal reasons' reference set, frozen with the artefacts: ``size`` training applicants (a
-    fixed-seed sample) that the served model approves with P(approved) in (0.5, 0.6]."""
-    from pipeline.loan_reasons.reasons import Reasons, reference_set
+def served_p_approved(model, elderly_floor: bool = True):
+    """P(approved) as the model service scores it (``elderly_floor``: 62+ at their most favoured age)."""
+    from pipeline.loan_reasons.scoring import elderly_floor as floor
     from tutorial.data import FEATURES
 
-    train = explainer.samplers[0].train_data  # the rows AnchorTabular was fitted on: the training data
-    rows = reference_set(lambda X: model.predict_proba(X)[:, 1], train, size=size, seed=seed)
-    return Reasons(rows, FEATURES, category_map).to_json()
+    if not elderly_floor:
+        return lambda X: model.predict_proba(X)[:, 1]
+    return lambda X: floor(model.predict_proba, X, FEATURES.index("age"))[:, 1]
+
+
+def reference_json(model, category_map: dict, model_digest: str, elderly_floor: bool = True, size: int = 200,
+                   seed: int = 0) -> str:
+    """The principal reasons' reference set, frozen with the artefacts: ``size`` held-out applicants (the
+    test file, which the model never trained on; a fixed-seed sample) that the served model approves with
+    P(approved) in (0.5, 0.6], and the digest of that model."""
+    from pipeline.loan_reasons.reasons import Reasons, reference_set
+    from tutorial.data import FEATURES, load_adult
+
+    rows = reference_set(served_p_approved(model, elderly_floor), load_adult("test").X, size=size, seed=seed)
+    return Reasons(rows, FEATURES, category_map, model_artefacts=model_digest).to_json()
 
 
 def save_fitted_explainer(explainer, path: Path) -> None:
@@ -121,22 +149,59 @@ def save_fitted_explainer(explainer, path: Path) -> None:
     save_explainer(fitted, path)
 
 
-def build_serving_artefacts(n_rows: int | None = None, n_estimators: int = 50, seed: int = 0):
+def build_serving_artefacts(n_rows: int | None = None, n_estimators: int = 50, seed: int = 0, inputs=None):
     """Train what the notebook serves, without the notebook: the RandomForest pipeline and its Anchors.
 
-    For `make serve` before any notebook run, and for the tests (``n_rows`` a small sample: seconds).
-    Returns (model, explainer, category_map) for ``export_artefacts``.
+    The forest scores ``inputs`` only (default: the inputs ``loan_reasons.reason_codes.INPUTS`` marks
+    "scored": no prohibited basis). For `make serve` before any notebook run, and for the tests
+    (``n_rows`` a small sample: seconds). Returns (model, explainer, category_map) for ``export_artefacts``.
     """
     from alibi.explainers import AnchorTabular
 
+    from pipeline.loan_reasons.reason_codes import SCORED
     from tutorial.data import FEATURES, load_adult
     from tutorial.models import build_rf_pipeline
 
     train = load_adult("train", n_rows=n_rows, seed=seed)
-    model = build_rf_pipeline(train.category_map, n_estimators=n_estimators, seed=seed).fit(train.X, train.y)
+    model = build_rf_pipeline(train.category_map, n_estimators=n_estimators, seed=seed,
+                              inputs=SCORED if inputs is None else inputs).fit(train.X, train.y)
     explainer = AnchorTabular(model.predict, FEATURES, categorical_names=train.category_map, seed=seed)
     explainer.fit(train.X, disc_perc=(25, 50, 75))
     return model, explainer, train.category_map
+
+
+def training_lineage(model, n_rows=None, n_estimators=50, seed=0, inputs=None) -> dict:
+    """What the artefacts were built from, for their manifests: the data files' sha256, the code commit,
+    the library versions, the parameters of ``build_serving_artefacts`` and the model's test metrics.
+    ``rebuild`` builds again from it."""
+    import subprocess
+    from importlib.metadata import version
+
+    from tutorial.data import DATA_DIR, FILES, load_adult
+    from tutorial.models import scored_inputs
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    test = load_adult("test")
+    p = served_p_approved(model)(test.X)
+    return {
+        "data": {name: sha256(DATA_DIR / name) for name in sorted(FILES.values())},
+        "code": {"commit": git("rev-parse", "HEAD"),
+                 "changed": bool(git("status", "--porcelain", "--", "tutorial", "pipeline/loan_reasons"))},
+        "libraries": {name: version(name) for name in ("scikit-learn", "numpy", "dill", "alibi", "pandas")},
+        "build": {"n_rows": n_rows, "n_estimators": n_estimators, "seed": seed,
+                  "inputs": scored_inputs(model) if inputs is None else list(inputs)},
+        "test_metrics": {"rows": len(test), "accuracy": round(float(np.mean((p > 0.5) == test.y)), 4),
+                         "approval_rate": round(float(np.mean(p > 0.5)), 4)},
+    }
+
+
+def rebuild(manifest: dict, root: Path | str) -> dict[str, Path]:
+    """Build and export again from a manifest's lineage, into ``root``."""
+    build = manifest["lineage"]["build"]
+    built = build_serving_artefacts(**build)
+    return export_artefacts(*built, root=root, lineage=training_lineage(built[0], **build))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.if_missing and all((d / "manifest.json").exists() for d in dirs):
         return
     print("Training the served model and its explainer (no notebook run exported them yet)...", flush=True)
-    for name, path in export_artefacts(*build_serving_artefacts(n_rows=args.rows), root=args.root).items():
+    built = build_serving_artefacts(n_rows=args.rows)
+    lineage = training_lineage(built[0], n_rows=args.rows)
+    for name, path in export_artefacts(*built, root=args.root, lineage=lineage).items():
         print(f"{name}: {path}")
 
 

@@ -15,10 +15,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from .data import FEATURES
 
 
-def build_preprocessor(category_map: dict[int, list[str]]) -> ColumnTransformer:
-    """One-hot encode the categorical codes, standardise the numbers."""
-    cat_idx = sorted(category_map)
-    num_idx = [i for i in range(len(FEATURES)) if i not in category_map]
+def build_preprocessor(category_map: dict[int, list[str]], inputs=None) -> ColumnTransformer:
+    """One-hot encode the categorical codes, standardise the numbers; ``inputs`` (names): only those
+    columns, the others are dropped (the rows keep the same layout)."""
+    used = [i for i, name in enumerate(FEATURES) if inputs is None or name in inputs]
+    cat_idx = [i for i in sorted(category_map) if i in used]
+    num_idx = [i for i in used if i not in category_map]
     # Fixed categories: every code is known up front, so a row missing a rare category in the
     # training sample still encodes, and an unknown code is an error rather than a silent zero.
     encoder = OneHotEncoder(
@@ -31,7 +33,8 @@ def build_preprocessor(category_map: dict[int, list[str]]) -> ColumnTransformer:
 
 
 def build_rf_pipeline(
-    category_map, n_estimators: int = 50, min_samples_leaf: int = 3, seed: int = 0, n_jobs: int | None = 1
+    category_map, n_estimators: int = 50, min_samples_leaf: int = 3, seed: int = 0, n_jobs: int | None = 1,
+    inputs=None,
 ) -> Pipeline:
     """Preprocessor + RandomForest: the model that is explained with Anchors and served.
 
@@ -43,7 +46,13 @@ def build_rf_pipeline(
     forest = RandomForestClassifier(
         n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=n_jobs
     )
-    return Pipeline([("preprocessor", build_preprocessor(category_map)), ("classifier", forest)])
+    return Pipeline([("preprocessor", build_preprocessor(category_map, inputs)), ("classifier", forest)])
+
+
+def scored_inputs(pipeline: Pipeline) -> list[str]:
+    """The names of the inputs a fitted or unfitted pipeline of ``build_rf_pipeline`` scores."""
+    columns = {i for _, _, idx in pipeline.named_steps["preprocessor"].transformers for i in idx}
+    return [name for i, name in enumerate(FEATURES) if i in columns]
 
 
 def set_seeds(seed: int = 0) -> None:

@@ -2,7 +2,8 @@
 so the notebook imports them without any serving code, and the explainer service serves them.
 
 - ``reasons``: the reference set and each rejection's principal reasons (``Reasons``);
-- ``reason_codes``: the sentence of each scored feature and the bases never cited;
+- ``reason_codes``: each input scored, used only to monitor, or not used, and the factor a notice names;
+- ``scoring``: the elderly applicants' age floor (1002.6(b)(2)(ii));
 - ``notice``: the audit record of a decision with reasons and the notice rendered from it;
 - ``fidelity``: do the top-ranked features move the model the way the ranking says?
 

@@ -2,14 +2,24 @@
 record alone.
 
 1002.12(b) asks a lender to keep the statement of reasons for 25 months, and lets a computerised system
-keep what it needs to regenerate it: the record keeps every value the notice prints (the reasons'
-sentences included), so the same record renders the same bytes. Teaching material, not legal advice.
+keep what it needs to regenerate it: the record keeps every value the notice prints, so the same record
+renders the same bytes. The notice names the decision's request id and the model's artefact digest, so a
+reviewer finds the model's own audit line of the decision. A rejection held for review gets no notice.
+Teaching material as of 2026-12, not legal advice.
 """
 
+import hashlib
 import textwrap
 
-TEMPLATE = "notice-1"  # recorded with each decision: a changed template gets a new name
 WIDTH = 88
+HEAD = (
+    "STATEMENT OF CREDIT DENIAL\n\nDate: {date}\nDecision reference (request id): {request_id}\n"
+    "Description of action taken: your application for credit was denied.\n"
+)
+DECIDED = "Decided by the scoring model {model} (P(approved) {probability:.2f}, approved above 0.50)."
+REASONS = "Principal reason(s) for credit denial, most important first:"
+REASON = "{code} {sentence}"
+REFERENCE = "(applicants approved near the threshold: {reference})"
 
 # 12 CFR 1002.9(b)(1): the ECOA notice a statement of denial carries.
 ECOA = (
@@ -20,14 +30,21 @@ ECOA = (
     "good faith exercised any right under the Consumer Credit Protection Act. The Federal agency that "
     "administers compliance with this law concerning this creditor is [name and address of the agency]."
 )
+# Recorded with each decision: any change of the template's text changes it.
+_TEXT = "\n".join((HEAD, DECIDED, REASONS, REASON, REFERENCE, ECOA))
+TEMPLATE = "notice-" + hashlib.sha256(_TEXT.encode()).hexdigest()[:12]
 
 
 def audit_record(request_id, time, service, artefacts, row, explanation):
-    """The audit line of one decision with its reasons: what the notice needs, and the flags it never shows."""
-    return {"request_id": request_id, "time": time, "service": service, "artefacts": artefacts,
-            "caller": "applicant", "row": [float(v) for v in row], "decision": explanation["decision"],
+    """The audit line of one rejection with its reasons. ``artefacts``: the digests of the explainer's
+    artefacts ("explainer"), of the model its references were built for ("model") and of the reference
+    set ("references"). A held rejection keeps its reasons and flags for the reviewer, and no notice."""
+    return {"request_id": request_id, "time": time, "service": service, "artefacts": artefacts["explainer"],
+            "model_artefacts": artefacts["model"], "references": artefacts["references"], "caller": "applicant",
+            "row": [float(v) for v in row], "decision": explanation["decision"],
             "probability": explanation["probability"], "reasons": explanation["reasons"],
-            "flags": explanation["flags"], "notice": TEMPLATE}
+            "flags": explanation["flags"], "held": explanation["held"], "cause": explanation["cause"],
+            "notice": None if explanation["held"] else TEMPLATE}  # fmt: skip
 
 
 def _wrap(text, indent=""):
@@ -35,23 +52,15 @@ def _wrap(text, indent=""):
 
 
 def render(record):
-    """The notice of a rejection's audit record, as text; ValueError for a record that is not a rejection."""
-    if record.get("decision") != "rejected" or record.get("notice") != TEMPLATE:
-        raise ValueError("a notice is rendered from the record of a rejection ({})".format(TEMPLATE))
-    lines = [
-        "STATEMENT OF CREDIT DENIAL",
-        "",
-        "Date: {}".format(record["time"][:10]),
-        "Application reference: {}".format(record["request_id"]),
-        "Description of action taken: your application for credit was denied.",
-        _wrap("Decided by the scoring model with artefacts {} (P(approved) {:.2f}, approved above 0.50)."
-              .format(record["artefacts"][:12], record["probability"])),
-        "",
-        "Principal reason(s) for credit denial:",
-    ]
+    """The notice of a rejection's audit record, as text; ValueError for a record that is not a rejection
+    with a notice (an approval, a held rejection, another template)."""
+    if record.get("decision") != "rejected" or record.get("held") or record.get("notice") != TEMPLATE:
+        raise ValueError("a notice renders the record of a rejection not held for review ({})".format(TEMPLATE))
+    lines = [HEAD.format(date=record["time"][:10], request_id=record["request_id"]).rstrip("\n"),
+             _wrap(DECIDED.format(model=record["model_artefacts"][:12], probability=record["probability"])), "",
+             REASONS]  # fmt: skip
     for reason in record["reasons"]:
-        lines.append(_wrap("{} {}.".format(reason["code"], reason["sentence"]), "  "))
-        lines.append(_wrap("(yours: {}; applicants approved near the threshold: {})"
-                           .format(reason["applicant"], reason["reference"]), "      "))
+        lines.append(_wrap(REASON.format(**reason), "  "))
+        lines.append(_wrap(REFERENCE.format(**reason), "      "))
     lines += ["", _wrap(ECOA), ""]
     return "\n".join(lines)

@@ -33,10 +33,11 @@ class SeldonModelClient:
             self.local.session.mount("https://", HTTPAdapter(max_retries=retry))
         return self.local.session
 
-    def _post(self, body):
+    def _post(self, body, request_id=None):
+        headers = dict(self.headers, **({"X-Request-Id": request_id} if request_id else {}))
         for attempt in (1, 2):
             try:
-                return self.session().post(self.url, data=body, timeout=self.timeout, headers=self.headers)
+                return self.session().post(self.url, data=body, timeout=self.timeout, headers=headers)
             except (requests.ConnectionError, requests.Timeout) as error:
                 # After the retries urllib3 reports its last error as the reason (ReadTimeoutError, ...).
                 cause = getattr(error.args[0] if error.args else None, "reason", error)
@@ -49,9 +50,21 @@ class SeldonModelClient:
                     "LOAN_MODEL_UNAVAILABLE",
                 ) from None
 
-    def probabilities(self, X):
+    def artefacts(self):
+        """The digest of the artefacts the model service runs (its /health/status), or None if it does not say."""
+        health = self.url.rsplit("/api/", 1)[0] + "/health/status"
+        try:
+            body = self.session().get(health, timeout=self.timeout, headers=self.headers).json()
+        except (requests.RequestException, ValueError):
+            return None
+        return body.get("jsonData", body).get("artefacts") if isinstance(body, dict) else None
+
+    def probabilities(self, X, request_id=None):
+        """P of [rejected, approved] per row; ``request_id`` (the explained request's) goes as X-Request-Id,
+        so the model's audit lines of these calls carry it."""
         X = np.asarray(X, dtype=float)
-        response = self._post(json.dumps({"data": {"tensor": {"shape": list(X.shape), "values": X.ravel().tolist()}}}))
+        tensor = {"shape": list(X.shape), "values": X.ravel().tolist()}
+        response = self._post(json.dumps({"data": {"tensor": tensor}}), request_id)
         if response.status_code == 400:
             info = response.json().get("status", {}).get("info", response.text[:300])
             raise Refused(f"the model rejected the applicant: {info}")

@@ -8,21 +8,24 @@ threads stay free for health probes. Reasons keep no per-request state: they run
 by their own semaphore.
 """
 
+import inspect
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 from loan_reasons.notice import audit_record, render
 from loan_reasons.reason_codes import PROHIBITED
-from loan_reasons.reasons import Reasons
+from loan_reasons.reasons import CAUSES, Reasons
 
-from .artefacts import verified
+from .artefacts import sha256, verified
 from .audit import audit_logger, now
+from .capacity import refuse_minors
 from .errors import Refused
 from .liveness import Liveness
-from .metrics import REASON_FLAGS, start_series
+from .metrics import HELD, REASON_FLAGS, start_series
 from .model import describe, load_metadata
 from .validation import validate_rows
 
@@ -30,10 +33,19 @@ SERVICE = "loanclassifier-explainer"
 MAX_REASON_ROWS = 100  # applicants per reasons request: x ~130 model rows each, one call under the body limit
 
 
+EXPLAIN_OPTIONS = ("anchors", "reasons")  # meta.tags.explain; none given: "anchors"
+
+
 def asks_reasons(meta):
-    """True for a request whose ``meta.tags.explain`` is "reasons"."""
+    """True for a request whose ``meta.tags.explain`` is "reasons", False for "anchors" or none; any other
+    value is a 400 naming the options, whatever the batch size."""
     tags = meta.get("tags") if isinstance(meta, dict) else None
-    return isinstance(tags, dict) and tags.get("explain") == "reasons"
+    option = tags.get("explain", "anchors") if isinstance(tags, dict) else "anchors"
+    if option not in EXPLAIN_OPTIONS:
+        raise Refused(f"unknown meta.tags.explain {json.dumps(option)[:40]}: the options are "
+                      '"anchors" (the default, one applicant) and "reasons" (up to '
+                      f"{MAX_REASON_ROWS} applicants)", 400, "LOAN_BAD_OPTION")  # fmt: skip
+    return option == "reasons"
 
 
 def load_remote_explainer(path, predictor):
@@ -79,7 +91,10 @@ class ExplainerCore:
         self.admission = Slots(settings.max_explanations, "explaining", serial=True)
         self.reasons_slots = Slots(settings.max_reasons, "giving reasons")
         self.liveness = Liveness(stuck_after=settings.explanation_stuck, freeze_file=settings.fault_freeze_file)
-        self.metadata = self.digest = self.audit = self.explainer = self.reference = None
+        self.metadata = self.digest = self.audit = self.explainer = self.reference = self.digests = None
+        # A client whose probabilities() takes request_id sends it on to the model, so their audit lines join.
+        self.forwards = "request_id" in inspect.signature(model_client.probabilities).parameters
+        self.model_checked = 0.0  # when the model's artefacts last matched the references
 
     def load(self):
         self.metadata, self.digest = load_metadata(self.artefacts)
@@ -87,8 +102,29 @@ class ExplainerCore:
         for name in ("explainer/meta.dill", "explainer/explainer.dill"):
             verified(self.artefacts, name)  # sha256 as exported, else a clear error
         self.explainer = load_remote_explainer(self.artefacts / "explainer", self.labels)
-        self.reference = Reasons.from_json(verified(self.artefacts, "reference.json").read_text())
-        start_series(self.service, flags=list(PROHIBITED) + ["age"])
+        references = verified(self.artefacts, "reference.json")
+        self.reference = Reasons.from_json(references.read_text(), self.settings.reason_floor)
+        # The notice names the model the references were built for; the model's audit line names its own.
+        self.digests = {"explainer": self.digest, "model": self.reference.model_artefacts,
+                        "references": sha256(references)}  # fmt: skip
+        start_series(self.service, flags=list(PROHIBITED) + ["age"], causes=CAUSES)
+
+    def _probabilities(self, X, request_id):
+        return self.model.probabilities(X, request_id=request_id) if self.forwards else self.model.probabilities(X)
+
+    def _check_model(self):
+        """Refused 503 when the model service runs other artefacts than the references were built for: its
+        notice would name one model and cite reasons measured against another. A client that cannot say
+        (no ``artefacts()``, or None) is not checked."""
+        if time.monotonic() < self.model_checked + 10:  # at most one look every 10 s
+            return
+        running = self.model.artefacts() if hasattr(self.model, "artefacts") else None
+        self.model_checked = time.monotonic() if running else 0.0
+        built_for = self.reference.model_artefacts
+        if running and built_for and running != built_for:
+            raise Refused(f"the model service runs artefacts {running[:12]}, the reasons' references were built "
+                          f"for {built_for[:12]}: deploy the explainer exported with this model",
+                          503, "LOAN_MODEL_MISMATCH")  # fmt: skip
 
     def labels(self, X):  # the predictor Anchors samples with
         return np.argmax(self.model.probabilities(X), axis=1)
@@ -96,14 +132,17 @@ class ExplainerCore:
     def explain(self, row, headers, request_id):
         """alibi's Explanation.to_json() of one applicant, as a dict; audited."""
         rows = validate_rows(row, self.metadata)  # before any sampling
+        refuse_minors(rows, self.metadata)
         if rows.shape[0] != 1:
             raise Refused(f"explain one applicant per request, got {rows.shape[0]} rows "
                           '(principal reasons take a batch: meta.tags.explain = "reasons")')  # fmt: skip
         with self.admission, self.liveness.watch():
-            probability = float(self.model.probabilities(rows)[0, 1])  # the decision explained
+            probability = float(self._probabilities(rows, request_id)[0, 1])  # the decision explained
             np.random.seed(self.seed)  # the same applicant always gets the same anchor
             explanation = json.loads(self.explainer.explain(rows[0], threshold=self.threshold).to_json())
         data = explanation["data"]
+        # alibi's raw.examples are perturbed samples drawn from other applicants' rows: not the caller's to see
+        data.get("raw", {}).pop("examples", None)
         self.audit.info(json.dumps({
             "request_id": request_id, "time": now(), "service": self.service, "artefacts": self.digest,
             "caller": "applicant", "row": rows[0].tolist(),
@@ -114,17 +153,21 @@ class ExplainerCore:
     def reasons(self, rows, headers, request_id):
         """{"reasons": one record per row, a rejection's with its notice}: one model call, audited."""
         rows = validate_rows(rows, self.metadata)
+        refuse_minors(rows, self.metadata)
         if len(rows) > MAX_REASON_ROWS:
             raise Refused(f"at most {MAX_REASON_ROWS} applicants per reasons request, got {len(rows)}")
+        self._check_model()
         with self.reasons_slots:
-            explained = self.reference.explain(lambda X: self.model.probabilities(X)[:, 1], rows)
+            explained = self.reference.explain(lambda X: self._probabilities(X, request_id)[:, 1], rows)
         stamp = now()
-        records = [audit_record(request_id, stamp, self.service, self.digest, row, e)
+        records = [audit_record(request_id, stamp, self.service, self.digests, row, e)
                    for row, e in zip(rows, explained) if e["decision"] == "rejected"]  # fmt: skip
-        notices = iter([render(record) for record in records])
+        notices = iter([None if record["held"] else render(record) for record in records])
         for line in records:
             for flag in line["flags"]:
                 REASON_FLAGS.labels(flag["feature"]).inc()
+            if line["held"]:
+                HELD.labels(line["cause"]).inc()
         if records:
             self.audit.info("\n".join(json.dumps(line) for line in records))
         return {"reasons": [dict(e, notice=next(notices) if e["decision"] == "rejected" else None)

@@ -36,8 +36,14 @@ CLAIMS_REJECTED = Counter(
 )
 REASON_FLAGS = Counter(
     "loan_reason_flags",
-    "Rejections in which a prohibited basis ranks among the principal reasons (flagged, never cited), by feature",
+    "Rejections in which a prohibited basis ranks among the principal reasons (held for review), by feature",
     ["feature"],
+    registry=REGISTRY,
+)
+HELD = Counter(
+    "loan_decisions_held",
+    "Rejections held for review instead of given a notice, by cause (loan_reasons.reasons.CAUSES)",
+    ["cause"],
     registry=REGISTRY,
 )
 
@@ -60,7 +66,7 @@ def observe(service, code, seconds):
     DURATION.labels(service).observe(seconds)
 
 
-def start_series(service, genders=(), callers=(), flags=()):
+def start_series(service, genders=(), callers=(), flags=(), causes=()):
     """The series exist from the start at 0, so Prometheus sees the first request as an increase."""
     DURATION.labels(service)
     REQUESTS.labels(service, "200")
@@ -73,6 +79,8 @@ def start_series(service, genders=(), callers=(), flags=()):
                 DECISIONS.labels(gender, decision, caller)
     for feature in flags:
         REASON_FLAGS.labels(feature)
+    for cause in causes:
+        HELD.labels(cause)
 
 
 def exposition():

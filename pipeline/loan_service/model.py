@@ -12,10 +12,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+from loan_reasons.scoring import elderly_floor
 
 from .artefacts import sha256, verified
 from .audit import audit_logger, now
 from .caller import CALLERS, caller_of
+from .capacity import refuse_minors
 from .errors import Refused
 from .liveness import Liveness, canned_applicant, freeze_point
 from .metrics import DECISIONS, start_series
@@ -74,6 +76,8 @@ class ModelCore:
         """Probabilities of [rejected, approved] per row; counted and audited."""
         rows = validate_rows(rows, self.metadata)
         caller = caller_of(headers, self.service, self.settings.caller_token)
+        if caller == "applicant":  # the explainer's perturbed samples are no applications
+            refuse_minors(rows, self.metadata)
         probabilities = self.probabilities(rows)
         held = self.stop_switch.cause() if self.stop_switch is not None and caller == "applicant" else None
         self.record(request_id, caller, rows, probabilities, held)
@@ -81,6 +85,8 @@ class ModelCore:
 
     def probabilities(self, rows):  # the prediction path, which the liveness check runs too
         freeze_point(self.settings.fault_freeze_file)  # a fault only a test can arm
+        if self.metadata.get("elderly_floor"):  # 62+ scored at their most favoured age (loan_reasons.scoring)
+            return elderly_floor(self.pipeline.predict_proba, rows, self.metadata["features"].index("age"))
         return self.pipeline.predict_proba(rows)
 
     def health(self):  # the liveness probe: Refused 503 within the deadline if predictions hang
@@ -105,9 +111,9 @@ class ModelCore:
                 if count:
                     DECISIONS.labels(str(gender), decision, caller).inc(count)
         if self.audit.isEnabledFor(logging.INFO):
-            self.audit.info(self._decision_lines(request_id, caller, rows, approved, probabilities, held))
+            self.audit.info(self._decision_lines(request_id, caller, rows, approved, probabilities, genders, held))
 
-    def _decision_lines(self, request_id, caller, rows, approved, probabilities, held=None):
+    def _decision_lines(self, request_id, caller, rows, approved, probabilities, genders, held=None):
         head = {"request_id": request_id, "time": now(), "service": self.service, "artefacts": self.digest,
                 "caller": caller}  # fmt: skip
         if held:  # the stop switch is on: a person decides (the review service queues these lines)
@@ -123,7 +129,9 @@ class ModelCore:
         row_texts = json.dumps(values.tolist())[2:-2].split("], [")
         p_texts = json.dumps(probabilities[:, 1].tolist())[1:-1].split(", ")
         decisions = np.where(approved, '"approved"', '"rejected"').tolist()
+        # Gender is not scored (metadata "scored"): recorded apart, as the attribute the decisions are counted by.
+        monitoring = [json.dumps({"gender": str(g)}) for g in genders]
         return "\n".join(
-            f'{prefix}, "row": [{row}], "decision": {decision}, "probability": {p}}}'
-            for row, decision, p in zip(row_texts, decisions, p_texts)
+            f'{prefix}, "row": [{row}], "decision": {decision}, "probability": {p}, "monitoring": {m}}}'
+            for row, decision, p, m in zip(row_texts, decisions, p_texts, monitoring)
         )

@@ -21,6 +21,7 @@ class Settings:
     read_timeout: float = 10.0  # seconds to receive a whole body
     max_explanations: int = 8  # explanations waiting in one worker; beyond, 503 at once
     max_reasons: int = 8  # reasons requests side by side in one worker
+    reason_floor: float = 0.01  # a gain in P(approved) below it is no principal reason (loan_reasons.reasons.FLOOR)
     explanation_stuck: float = 60.0  # an explanation running longer fails the liveness check
     liveness_deadline: float = 2.0  # seconds the canned prediction of the liveness check may take
     fault_freeze_file: str = ""  # a fault only tests arm: the prediction path waits while it exists
