@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env serve stop deploy undeploy bench-serving images s2i-context
+.PHONY: system system-test install run test lint lab clean rise slides summary diagrams present serve-env kserve-env serve stop deploy undeploy bench-serving images s2i-context
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -39,6 +39,18 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	test -x $(SERVE_VENV)/bin/python || $(PYTHON) -m venv $(SERVE_VENV)
 	$(SERVE_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
+	touch $@
+
+# KServe 0.15.2 (pipeline/kserve/): its own environment, the web stack pinned exactly, plus the tests' pins.
+KSERVE_VENV := .venv-kserve
+KSERVE_REQUIREMENTS := pipeline/kserve/requirements.txt pipeline/kserve/requirements-test.txt
+
+kserve-env: $(KSERVE_VENV)/.installed  ## build .venv-kserve (kserve 0.15.2) from pipeline/kserve/requirements*.txt
+
+$(KSERVE_VENV)/.installed: $(KSERVE_REQUIREMENTS)
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
+	$(KSERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(KSERVE_REQUIREMENTS))
 	touch $@
 
 serve: system install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
