@@ -41,11 +41,11 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS)
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS))
 	touch $@
 
-# KServe 0.15.2 (pipeline/kserve/): its own environment, the web stack pinned exactly, plus the tests' pins.
+# KServe 0.15.2 (pipeline/loan_kserve/): its own environment, the web stack pinned exactly, plus the tests' pins.
 KSERVE_VENV := .venv-kserve
-KSERVE_REQUIREMENTS := pipeline/kserve/requirements.txt pipeline/kserve/requirements-test.txt
+KSERVE_REQUIREMENTS := pipeline/loan_kserve/requirements.txt pipeline/loan_kserve/requirements-test.txt
 
-kserve-env: $(KSERVE_VENV)/.installed  ## build .venv-kserve (kserve 0.15.2) from pipeline/kserve/requirements*.txt
+kserve-env: $(KSERVE_VENV)/.installed  ## build .venv-kserve (kserve 0.15.2) from pipeline/loan_kserve/requirements*.txt
 
 $(KSERVE_VENV)/.installed: $(KSERVE_REQUIREMENTS)
 	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
