@@ -1,4 +1,5 @@
-"""The explainer's HTTP client of the model service."""
+"""The explainer's client of the model over Seldon's REST protocol (any object with ``probabilities(X)``
+will do for ``ExplainerCore``)."""
 
 import json
 import threading
@@ -10,18 +11,18 @@ from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from .caller import explainer_headers
-from .errors import bad_request
+from .errors import Refused
 
 
-class ModelClient:
+class SeldonModelClient:
     """POST rows to the model service, as caller "explainer". A prediction is idempotent, so it is retried:
     twice, with 0.1 s and 0.2 s backoff, on refused connections and 503s (a restarting or busy model), and
     once on a dropped keep-alive connection; not after a read timeout (a model that hangs, not one gone)."""
 
-    def __init__(self, url, timeout=5.0):
+    def __init__(self, url, token, timeout=5.0):
         self.url, self.timeout = url, (2.0, timeout)  # seconds to connect, to wait for one batch
         self.local = threading.local()  # requests.Session is not documented as thread-safe
-        self.headers = {"Content-Type": "application/json", **explainer_headers()}
+        self.headers = {"Content-Type": "application/json", **explainer_headers(token)}
 
     def session(self):
         if not hasattr(self.local, "session"):
@@ -41,11 +42,11 @@ class ModelClient:
                 cause = getattr(error.args[0] if error.args else None, "reason", error)
                 if attempt == 1 and isinstance(cause, ProtocolError):
                     continue  # a kept-alive connection the model closed (a worker restarted): once more
-                raise bad_request(
+                raise Refused(
                     f"the loan model service at {self.url} is not answering ({type(cause).__name__}); "
                     "no explanation without it, try again when it is back",
-                    status=503,
-                    reason="LOAN_MODEL_UNAVAILABLE",
+                    503,
+                    "LOAN_MODEL_UNAVAILABLE",
                 ) from None
 
     def probabilities(self, X):
@@ -53,17 +54,12 @@ class ModelClient:
         response = self._post(json.dumps({"data": {"tensor": {"shape": list(X.shape), "values": X.ravel().tolist()}}}))
         if response.status_code == 400:
             info = response.json().get("status", {}).get("info", response.text[:300])
-            raise bad_request(f"the model rejected the applicant: {info}")
+            raise Refused(f"the model rejected the applicant: {info}")
         if not response.ok:
-            raise bad_request(
-                f"the loan model service at {self.url} answered HTTP {response.status_code}: "
-                f"{response.text[:300]}",
-                status=502 if response.status_code != 503 else 503,
-                reason="LOAN_MODEL_ERROR",
+            raise Refused(
+                f"the loan model service at {self.url} answered HTTP {response.status_code}: {response.text[:300]}",
+                502 if response.status_code != 503 else 503,
+                "LOAN_MODEL_ERROR",
             )
         tensor = response.json()["data"]["tensor"]
         return np.reshape(tensor["values"], tensor["shape"])
-
-    def labels(self, X):
-        """Class labels: the predictor Anchors samples with."""
-        return np.argmax(self.probabilities(X), axis=1)

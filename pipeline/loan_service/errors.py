@@ -1,15 +1,13 @@
-"""HTTP errors in Seldon's JSON shape: raised inside Flask, or answered directly from WSGI middleware."""
-
-import json
-
-from seldon_core.flask_utils import SeldonMicroserviceException
-from werkzeug.wrappers import Response
+"""The one error of the core: a request refused, with the HTTP status each adapter answers."""
 
 
-def bad_request(message, status=400, reason="LOAN_BAD_INPUT"):
-    return SeldonMicroserviceException(message, status_code=status, reason=reason)
+class Refused(Exception):
+    """A request refused: ``status`` (400, 413, 503...), ``message`` for the client, ``reason`` a stable code."""
 
+    def __init__(self, message, status=400, reason="LOAN_BAD_INPUT"):
+        super().__init__(message)
+        self.message, self.status, self.reason = message, int(status), reason
 
-def error_response(status, message, reason):
-    body = json.dumps({"status": {"status": 1, "info": message, "code": -1, "reason": reason}})
-    return Response(body, status=status, mimetype="application/json")
+    def body(self):
+        """Seldon's error shape, which both stacks answer with."""
+        return {"status": {"status": 1, "info": self.message, "code": -1, "reason": self.reason}}

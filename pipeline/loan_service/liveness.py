@@ -13,16 +13,14 @@ that has run longer than LOAN_EXPLANATION_STUCK seconds (60, the deployment's RE
 waits for its answer any more) makes /health/status answer 503 at once.
 """
 
-import os
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
-from .errors import bad_request
-
-DEADLINE = float(os.environ.get("LOAN_LIVENESS_DEADLINE", "2"))
+from .errors import Refused
 
 
 def canned_applicant(metadata):
@@ -34,11 +32,10 @@ def canned_applicant(metadata):
     return row
 
 
-def freeze_point():
+def freeze_point(path):
     """A fault only a test can arm (tests/test_resilience.py): with LOAN_FAULT_FREEZE_FILE set in the
     service's environment, the prediction path waits while that file exists. The manifests never set it."""
-    path = os.environ.get("LOAN_FAULT_FREEZE_FILE")
-    while path and os.path.exists(path):
+    while path and Path(path).exists():
         time.sleep(0.05)
 
 
@@ -52,8 +49,8 @@ class Liveness:
     ``deadline`` seconds: HTTP 503 when it hangs or fails, else how long it took. With ``stuck_after``,
     ``check()`` also fails when a call inside ``watch()`` has run longer than that."""
 
-    def __init__(self, probe=None, deadline=DEADLINE, stuck_after=None):
-        self.probe, self.deadline, self.stuck_after = probe, deadline, stuck_after
+    def __init__(self, probe=None, deadline=2.0, stuck_after=None, freeze_file=""):
+        self.probe, self.deadline, self.stuck_after, self.freeze_file = probe, deadline, stuck_after, freeze_file
         self.lock, self.call, self.running = threading.Lock(), None, {}
 
     @contextmanager
@@ -62,7 +59,7 @@ class Liveness:
         with self.lock:
             self.running[key] = time.monotonic()
         try:
-            freeze_point()  # a fault only a test can arm
+            freeze_point(self.freeze_file)  # a fault only a test can arm
             yield
         finally:
             with self.lock:
@@ -72,8 +69,8 @@ class Liveness:
         with self.lock:
             oldest = min(self.running.values(), default=None)
         if self.stuck_after is not None and oldest is not None and time.monotonic() - oldest > self.stuck_after:
-            raise bad_request(f"the call running now has not finished for {time.monotonic() - oldest:.1f} s "
-                              f"(limit {self.stuck_after:g} s)", status=503, reason="LOAN_HUNG")  # fmt: skip
+            raise Refused(f"the call running now has not finished for {time.monotonic() - oldest:.1f} s "
+                              f"(limit {self.stuck_after:g} s)", 503, "LOAN_HUNG")  # fmt: skip
         if self.probe is None:
             return {}
         with self.lock:
@@ -84,15 +81,15 @@ class Liveness:
         waited = call.done.wait(max(0.0, self.deadline - (time.monotonic() - call.started)))
         took = time.monotonic() - call.started
         if not waited:
-            raise bad_request(
+            raise Refused(
                 f"the prediction path has not answered a canned applicant for {took:.1f} s "
                 f"(deadline {self.deadline:g} s)",
-                status=503,
-                reason="LOAN_HUNG",
+                503,
+                "LOAN_HUNG",
             )
         if call.error is not None:
-            raise bad_request(f"the prediction path failed on a canned applicant: {call.error}", status=503,
-                              reason="LOAN_BROKEN")  # fmt: skip
+            raise Refused(f"the prediction path failed on a canned applicant: {call.error}", 503,
+                          "LOAN_BROKEN")  # fmt: skip
         return {"prediction_path_seconds": round(took, 4)}
 
     def _run(self, call):

@@ -1,33 +1,19 @@
-"""Prometheus metrics in ``prometheus_client``'s multiprocess mode, served on Seldon's metrics port.
+"""The services' Prometheus metrics, in ``prometheus_client``'s multiprocess mode.
 
 Exact under any number of threads and workers, and kept when a worker exits (each worker's counter file
-stays in the directory); Seldon's metrics server sums them. Seldon's own custom metrics, which share one
-Manager lock across workers, are off (below).
+stays in the directory); the adapter's metrics endpoint sums them (``exposition``). ``use_directory``
+must run in the main process before any worker counts: each adapter's entry point calls it.
 """
 
 import os
 import tempfile
 
-# prometheus_client 0.8 (seldon-core 1.17.1's pin) reads prometheus_multiproc_dir; later releases read
-# PROMETHEUS_MULTIPROC_DIR. The directory must be set before any process of the service counts: the
-# manifests and `serving.py` set it; a wrapper started without it gets a fresh one here, in the main
-# process, before Seldon forks its REST workers and its metrics server.
-_MULTIPROC = os.environ.get("prometheus_multiproc_dir") or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if not _MULTIPROC:
-    _MULTIPROC = tempfile.mkdtemp(prefix="loan-metrics-")
-os.environ["prometheus_multiproc_dir"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = _MULTIPROC
-os.makedirs(_MULTIPROC, exist_ok=True)
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values  # noqa: E402
-from seldon_core.flask_utils import SeldonMicroserviceException  # noqa: E402
-from seldon_core.metrics import SeldonMetrics  # noqa: E402
-
-values.ValueClass = values.get_value_class()  # the library's choice, made again now the directory is set
-
-REGISTRY = CollectorRegistry()  # ours only: Seldon's metrics server adds the multiprocess totals below
+REGISTRY = CollectorRegistry()  # ours only: the metrics endpoint adds the multiprocess totals
 DECISIONS = Counter(
     "loan_decisions",
-    "Loan decisions served, one per row, counted once the response is 200",
+    "Loan decisions served, one per row",
     ["gender", "decision", "caller"],
     registry=REGISTRY,
 )
@@ -48,9 +34,33 @@ CLAIMS_REJECTED = Counter(
     ["service", "claimed"],
     registry=REGISTRY,
 )
+REASON_FLAGS = Counter(
+    "loan_reason_flags",
+    "Rejections in which a prohibited basis ranks among the principal reasons (flagged, never cited), by feature",
+    ["feature"],
+    registry=REGISTRY,
+)
 
 
-def start_series(service, genders=(), callers=()):
+def use_directory(directory=None):
+    """Count into ``directory`` (or the one the environment names, or a fresh one), for this process and
+    every process it starts. prometheus_client 0.8 (seldon-core 1.17.1's pin) reads
+    ``prometheus_multiproc_dir``, later releases ``PROMETHEUS_MULTIPROC_DIR``: both are set."""
+    directory = (directory or os.environ.get("prometheus_multiproc_dir") or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                 or tempfile.mkdtemp(prefix="loan-metrics-"))  # fmt: skip
+    os.makedirs(directory, exist_ok=True)
+    os.environ["prometheus_multiproc_dir"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()  # the library's own choice, made again now it is set
+    return directory
+
+
+def observe(service, code, seconds):
+    """One answered request of ``service`` (health probes are not requests)."""
+    REQUESTS.labels(service, str(code)).inc()
+    DURATION.labels(service).observe(seconds)
+
+
+def start_series(service, genders=(), callers=(), flags=()):
     """The series exist from the start at 0, so Prometheus sees the first request as an increase."""
     DURATION.labels(service)
     REQUESTS.labels(service, "200")
@@ -61,44 +71,16 @@ def start_series(service, genders=(), callers=()):
         for decision in ("approved", "rejected"):
             for caller in callers:
                 DECISIONS.labels(gender, decision, caller)
+    for feature in flags:
+        REASON_FLAGS.labels(feature)
 
 
-def _seldon_metrics_with_ours(self):
-    """Seldon's metrics server (one process, port 6000) answers /metrics with its own families and ours,
-    summed over every worker that ever wrote them."""
-    from prometheus_client import exposition
+def exposition(registry=None):
+    """The Prometheus text of every worker's counts (and ``registry``'s own metrics), and its content type."""
+    from prometheus_client import exposition as text
 
-    registry = CollectorRegistry()
-    registry.register(self)
-    multiprocess.MultiProcessCollector(registry)
-    return exposition.generate_latest(registry).decode("utf-8"), exposition.CONTENT_TYPE_LATEST
-
-
-# seldon-core 1.17.1 builds the /metrics answer in SeldonMetrics.generate_metrics and offers no hook to add
-# a collector; tests/test_serving.py reads our families from the metrics port, so an upgrade that
-# changes this fails there.
-SeldonMetrics.generate_metrics = _seldon_metrics_with_ours
-
-
-# Seldon 1.17.1 keeps its custom metrics in a multiprocessing.Manager dict behind one Manager lock, updated
-# on every request and health check even when there is nothing to add. A worker killed while it holds
-# that lock (the OOM killer) hung every other worker for good (issue 18). The wrappers define no Seldon
-# custom metrics (the counters above do the job), so SeldonMetrics keeps no shared state: no Manager
-# process, nothing to lock. tests/test_resilience.py stops every process of the service but its REST
-# workers and expects answers: it fails if an upgrade puts a shared process back on the request path.
-def _no_shared_state(self, worker_id_func=os.getpid, extra_default_labels=None):
-    self.worker_id_func, self._extra_default_labels = worker_id_func, dict(extra_default_labels or {})
-
-
-def _refuse_custom_metrics(self, custom_metrics, method):
-    if custom_metrics:  # the wrappers only ever pass an empty list; anything else would be lost silently
-        raise SeldonMicroserviceException(
-            "Seldon custom metrics are off in this service: count with prometheus_client (loan_service.metrics)",
-            status_code=500, reason="LOAN_NO_SELDON_METRICS")  # fmt: skip
-
-
-SeldonMetrics.__init__ = _no_shared_state
-SeldonMetrics.update = _refuse_custom_metrics
-SeldonMetrics.collect = lambda self: iter(())  # nothing of Seldon's to add to ours on the metrics port
-SeldonMetrics.clear = lambda self: None  # gunicorn's worker_exit hook: nothing shared to clear
-SeldonMetrics.__del__ = lambda self: None  # no Manager to shut down
+    collected = CollectorRegistry()
+    if registry is not None:
+        collected.register(registry)
+    multiprocess.MultiProcessCollector(collected)
+    return text.generate_latest(collected).decode("utf-8"), text.CONTENT_TYPE_LATEST
