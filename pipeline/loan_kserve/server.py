@@ -1,0 +1,46 @@
+"""The entry point of both KServe services: ``python -m loan_kserve.server model|explainer [--http_port N]
+[--workers N]``, the same command in the images, the manifests and ``make serve``.
+
+It starts ``kserve.ModelServer`` (kserve 0.15.2) after the changes this service needs, all made here:
+gRPC off (0.15.2 starts it on 0.0.0.0 unless ``enable_grpc=False``; it would skip the checks below);
+the REST bind address 127.0.0.1 with ``LOAN_LOOPBACK=1`` (0.15.2 hard-codes 0.0.0.0 in
+``protocol/rest/server.py``); and, on KServe's FastAPI app, ``Bounds`` in front of every route, the
+core's ``Refused`` answered as on Seldon, ``/v2/health/live`` running the core's liveness check, and
+``/metrics`` summing every worker's counts (prometheus_client multiprocess mode).
+"""
+
+import argparse
+import os
+import sys
+
+from loan_service.metrics import use_directory
+from loan_service.settings import Settings
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("service", choices=["model", "explainer"])
+    parser.add_argument("--http_port", type=int, default=8080)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    use_directory()  # before kserve is imported: its metrics and ours count into the shared directory
+    sys.argv = sys.argv[:1]  # kserve.model_server parses sys.argv at import: give it none of ours
+    import kserve
+    import kserve.model_server
+    import kserve.protocol.rest.multiprocess.server as multiprocess
+    from loan_kserve.models import LoanExplainer, LoanModel
+    from loan_kserve.rest import LoanRESTServer
+
+    service = "loanclassifier" if args.service == "model" else "loanclassifier-explainer"
+    LoanRESTServer.service, LoanRESTServer.settings = service, settings
+    kserve.model_server.RESTServer = multiprocess.RESTServer = LoanRESTServer
+    model = (LoanModel if args.service == "model" else LoanExplainer)(settings, settings.artefacts_dir(
+        os.path.join(os.getcwd(), "artefacts")))  # fmt: skip
+    model.load()
+    kserve.ModelServer(http_port=args.http_port, workers=args.workers, enable_grpc=False,
+                       enable_docs_url=False).start([model])  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
