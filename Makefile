@@ -54,6 +54,7 @@ $(KSERVE_VENV)/.installed: $(KSERVE_REQUIREMENTS)
 	touch $@
 
 serve: system install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
+	$(BIN)/python -m tutorial.artefacts --if-missing
 	$(BIN)/python -m pipeline.local.serving start
 	$(BIN)/python -m pipeline.local.prometheus start
 
@@ -67,7 +68,7 @@ deploy:  ## apply the SeldonDeployments to the current kubectl context (images b
 undeploy:  ## delete them
 	$(KUBECTL) delete --ignore-not-found -f pipeline/deploy/
 
-# Images (pipeline/README.md): each wrapper with the loan_service package and its artefacts. docker builds
+# Images (pipeline/README.md): each wrapper with the loan_service and loan_reasons packages and its artefacts. docker builds
 # from the pipeline/ context; s2i takes one folder, so s2i-context stages each step with the package.
 IMAGE_TAG ?= 0.1.0
 STEP_NAMES := loanclassifier loanclassifier-explainer
@@ -79,9 +80,9 @@ images:  ## build both images with docker from the pipeline/ context (artefacts 
 	for step in $(STEP_NAMES); do \
 	  docker build -f pipeline/pipeline_steps/$$step/Dockerfile -t $$step:$(IMAGE_TAG) pipeline/ || exit 1; done
 
-s2i-context:  ## stage each step with the loan_service package under $(S2I_STAGE)/<step>, the folder s2i builds
+s2i-context:  ## stage each step with the loan_service and loan_reasons packages under $(S2I_STAGE)/<step>, the folder s2i builds
 	for step in $(STEP_NAMES); do rm -rf $(S2I_STAGE)/$$step && mkdir -p $(S2I_STAGE)/$$step && \
-	  tar -C pipeline --exclude=__pycache__ -cf - loan_service | tar -C $(S2I_STAGE)/$$step -xf - && \
+	  tar -C pipeline --exclude=__pycache__ -cf - loan_service loan_reasons | tar -C $(S2I_STAGE)/$$step -xf - && \
 	  tar -C pipeline/pipeline_steps/$$step --exclude=__pycache__ --exclude='Dockerfile*' -cf - . | \
 	  tar -C $(S2I_STAGE)/$$step -xf - || exit 1; done
 

@@ -29,6 +29,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.local import serving  # noqa: E402
+from tutorial import artefacts as export
 from tutorial.data import load_adult  # noqa: E402
 
 
@@ -145,15 +146,15 @@ def stages(model_dir: Path, rows: np.ndarray, repeat: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pipeline"))
     scratch = Path(tempfile.mkdtemp(prefix="bench-stages-"))
     os.environ.update({"prometheus_multiproc_dir": str(scratch), "LOAN_AUDIT_LOG": str(scratch / "audit.jsonl")})
-    from loan_service import Guard, verified
-    from loan_service.validation import may_hold_booleans, parse_json, rows_from_json
+    from loan_service.model import ModelCore
+    from loan_service.settings import Settings
+    from loan_service.validation import may_hold_booleans, parse_json, rows_from_seldon, validate_rows
     from seldon_core.metrics import SeldonMetrics
     from seldon_core.utils import construct_response_json, extract_request_parts_json
 
-    guard = Guard("loanclassifier", decisions=True)
-    metadata = guard.load(model_dir)
-    with open(verified(model_dir, "model.dill"), "rb") as f:
-        pipeline = dill.load(f).set_params(classifier__n_jobs=1)
+    core = ModelCore(Settings.from_env(), model_dir)
+    core.load()
+    metadata, pipeline = core.metadata, core.pipeline
 
     class Wrapper:  # what construct_response_json asks of the user's model
         def class_names(self):
@@ -163,17 +164,17 @@ def stages(model_dir: Path, rows: np.ndarray, repeat: int) -> dict:
     for name, X, payload in (("one row", rows[:1], ndarray), ("1,000 rows", rows[:1000], tensor)):
         body = json.dumps(payload(X)).encode()
         message = parse_json(body)
-        checked = guard.check(rows_from_json(message))
+        checked = validate_rows(rows_from_seldon(message), metadata)
         probabilities = pipeline.predict_proba(checked)
         steps = {
             "parse (JSON, duplicate keys refused)": lambda: parse_json(body),
-            "validate": lambda: guard.check(rows_from_json(message, booleans=may_hold_booleans(body))),
+            "validate": lambda: validate_rows(rows_from_seldon(message, booleans=may_hold_booleans(body)), metadata),
             "Seldon decode": lambda: extract_request_parts_json(message),
             "predict": lambda: pipeline.predict_proba(checked),
             "encode (Seldon response, JSON)": lambda: json.dumps(
                 construct_response_json(wrapper, False, message, probabilities)
             ),
-            "count and audit": lambda: guard.count_decisions(checked, probabilities),
+            "count and audit": lambda: core.record("bench", "applicant", checked, probabilities),
             "Seldon metrics (no Manager)": lambda: [seldon_metrics.update([], "predict") for _ in (1, 2)],
         }
         result[name] = {
@@ -212,7 +213,7 @@ def artefacts_root(given: str | None = None) -> tuple[Path, str]:
     if all((s.artefacts / "manifest.json").exists() for s in (serving.MODEL, serving.EXPLAINER)):
         return serving.STEPS, "the notebook run's artefacts"
     root = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    serving.export_artefacts(*serving.build_serving_artefacts(), root=root)
+    export.export_artefacts(*export.build_serving_artefacts(), root=root)
     return root, "freshly trained full-size artefacts"
 
 

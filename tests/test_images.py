@@ -3,10 +3,10 @@
 A Dockerfile that forgets the loan_service package, or copies a file that is not there, builds an image
 that cannot start. These tests read each Dockerfile's WORKDIR, COPY, ENV and CMD, lay out a temporary
 directory exactly as they say (files its Dockerfile.dockerignore excludes left out; the artefacts, which
-the notebook generates, from a small export), and start the CMD there with seldon-core-microservice
-from .venv-serve on 127.0.0.1, with only the repository root on PYTHONPATH (for the loopback runner in
-pipeline/local; pipeline/ itself is not on it), so the package must come from the layout. Then the
-model answers a prediction and the explainer an explanation, calling the model of the other layout.
+the notebook generates, from a small export), and start the CMD there as it is, with .venv-serve's
+Python, on 127.0.0.1 (LOAN_LOOPBACK=1) and nothing on PYTHONPATH, so the packages must come from the
+layout. Then the model answers a prediction and the explainer an explanation, calling the model of the
+other layout, and a gRPC predict finds nothing listening on the gRPC port the image would use.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from pipeline.local import serving
+from tutorial import artefacts as export
 
 CONTEXT = serving.REPO / "pipeline"
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
@@ -100,14 +101,14 @@ def lay_out(step: serving.Step, root: Path, artefacts: Path) -> tuple[Path, list
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory):
     root = tmp_path_factory.mktemp("image-artefacts")
-    serving.export_artefacts(*serving.build_serving_artefacts(n_rows=2_000, n_estimators=10), root=root)
+    export.export_artefacts(*export.build_serving_artefacts(n_rows=2_000, n_estimators=10), root=root)
     return root
 
 
 def run(workdir: Path, cmd: list[str], env: dict, tmp: Path, name: str, extra: dict | None = None) -> serving.Service:
-    """The image's CMD in ``workdir``: seldon-core-microservice on 127.0.0.1, as pipeline.local runs it."""
-    assert cmd[0] == "seldon-core-microservice", cmd
-    port, metrics_port = serving.free_port(), serving.free_port()
+    """The image's CMD in ``workdir`` as it is (its ``python`` is .venv-serve's), on 127.0.0.1; the gRPC port
+    it would use is a free one, recorded as ``service.grpc_port``."""
+    port, metrics_port, grpc_port = serving.free_port(), serving.free_port(), serving.free_port()
     metrics_dir = tmp / f"{name}-metrics"
     metrics_dir.mkdir()
     environment = {
@@ -115,14 +116,14 @@ def run(workdir: Path, cmd: list[str], env: dict, tmp: Path, name: str, extra: d
     }  # fmt: skip
     environment.update(env)
     environment.update({
-        "PYTHONPATH": str(serving.REPO),  # pipeline.local.seldon_loopback only: loan_service must be in workdir
+        "PATH": f"{serving.SERVE_PYTHON.parent}{os.pathsep}{os.environ['PATH']}",  # the image's python
         "prometheus_multiproc_dir": str(metrics_dir), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "LOAN_AUDIT_LOG": str(tmp / f"{name}-audit.jsonl"), "LOAN_CALLER_TOKEN": "images-test-token",
+        "LOAN_LOOPBACK": "1", "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(grpc_port), "GRPC_WORKERS": "1",
         **(extra or {}),
     })  # fmt: skip
     log = tmp / f"{name}.log"
-    command = [str(serving.SERVE_PYTHON), "-m", "pipeline.local.seldon_loopback", *cmd[1:], "--http-port", str(port),
-               "--metrics-port", str(metrics_port), "--workers", "1", "--threads", "4"]  # fmt: skip
+    command = [*cmd, "--http-port", str(port), "--metrics-port", str(metrics_port), "--workers", "1", "--threads", "4"]
     with open(log, "ab") as out:
         process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -132,7 +133,30 @@ def run(workdir: Path, cmd: list[str], env: dict, tmp: Path, name: str, extra: d
     except Exception:
         serving.stop_service(service)
         raise
+    service.grpc_port = grpc_port
     return service
+
+
+GRPC_PREDICT = r"""
+import sys, grpc
+from seldon_core.proto import prediction_pb2_grpc
+from seldon_core.utils import json_to_seldon_message
+stub = prediction_pb2_grpc.ModelStub(grpc.insecure_channel("127.0.0.1:" + sys.argv[1]))
+try:
+    answer = stub.Predict(json_to_seldon_message({"data": {"ndarray": [[39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]]}}),
+                          timeout=10)
+    print("ANSWERED", answer)
+except grpc.RpcError as error:
+    print(error.code().name, error.details())
+"""
+
+
+def grpc_predict(port: int) -> str:
+    """A gRPC predict of one applicant on 127.0.0.1:``port``: "UNAVAILABLE ..." when nothing listens."""
+    result = subprocess.run([str(serving.SERVE_PYTHON), "-c", GRPC_PREDICT, str(port)], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.strip()
 
 
 def predict(service: serving.Service, rows: list) -> requests.Response:
@@ -144,6 +168,7 @@ def test_every_copy_source_exists_in_the_pipeline_context():
         copies = [args for keyword, args in instructions(step.directory / "Dockerfile") if keyword == "COPY"]
         sources = [s for args in copies for s in shlex.split(args)[:-1]]
         assert "loan_service/" in sources, f"{step.name}/Dockerfile does not copy the loan_service package"
+        assert "loan_reasons/" in sources, f"{step.name}/Dockerfile does not copy the loan_reasons package"
         for source in sources:
             assert generated(source) or (CONTEXT / source).exists(), (step.name, source)
 
@@ -162,12 +187,14 @@ def test_each_dockerfile_layout_serves_a_prediction_and_an_explanation(artefacts
         response = predict(model, [ROW])
         assert response.status_code == 200, response.text
         assert np.shape(response.json()["data"]["ndarray"]) == (1, 2)
+        assert grpc_predict(model.grpc_port).startswith("UNAVAILABLE"), "gRPC reaches the model unguarded"
         explainer = run(*layouts[serving.EXPLAINER.name], tmp_path, "explainer",
                         extra={"LOAN_MODEL_URL": model.predict_url})  # fmt: skip
         services.append(explainer)
         response = predict(explainer, [ROW])
         assert response.status_code == 200, response.text
         assert response.json()["jsonData"]["meta"]["name"] == "AnchorTabular"
+        assert grpc_predict(explainer.grpc_port).startswith("UNAVAILABLE")
         assert "caller=\"explainer\"" in requests.get(model.metrics_url, timeout=10).text
     finally:
         for service in reversed(services):
@@ -183,21 +210,24 @@ def test_a_dockerfile_without_the_package_cannot_start(artefacts, tmp_path):
 
 
 def test_the_s2i_folders_make_stages_serve_a_prediction(artefacts, tmp_path):
-    """s2i builds one folder: `make s2i-context` stages each step with the package; the model runs there."""
+    """s2i builds one folder: `make s2i-context` stages each step with the packages; its .s2i/bin/run (which
+    s2i runs instead of the builder's own) serves the model there, and gRPC finds nothing listening."""
     stage = tmp_path / "s2i"
     subprocess.run(["make", "-s", "s2i-context", f"S2I_STAGE={stage}"], cwd=serving.REPO, check=True, timeout=120)
     for step in STEPS:
         folder = stage / step.name
         settings = dict(line.split("=", 1) for line in (folder / ".s2i" / "environment").read_text().split())
         assert (folder / f"{settings['MODEL_NAME']}.py").is_file() and (folder / "loan_service").is_dir()
+        assert (folder / "loan_reasons").is_dir() and settings["GRPC_WORKERS"] == "0"
+        assert os.access(folder / ".s2i" / "bin" / "run", os.X_OK)
         assert not (folder / "Dockerfile").exists() and not list(folder.rglob("__pycache__"))
     folder = stage / serving.MODEL.name
     shutil.rmtree(folder / "artefacts", ignore_errors=True)  # staged when a notebook run exported them: use ours
     shutil.copytree(artefacts / serving.MODEL.name, folder / "artefacts")  # s2i --copy takes them from the tree
     settings = dict(line.split("=", 1) for line in (folder / ".s2i" / "environment").read_text().split())
-    cmd = ["seldon-core-microservice", settings["MODEL_NAME"], "--service-type", settings["SERVICE_TYPE"]]
-    service = run(folder, cmd, {}, tmp_path, "s2i")
+    service = run(folder, ["bash", str(folder / ".s2i" / "bin" / "run")], settings, tmp_path, "s2i")
     try:
         assert predict(service, [ROW]).status_code == 200
+        assert grpc_predict(service.grpc_port).startswith("UNAVAILABLE"), "gRPC reaches the model unguarded"
     finally:
         serving.stop_service(service)

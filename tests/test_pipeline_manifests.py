@@ -103,6 +103,8 @@ def test_manifest_is_production_ready(path):
         # liveness runs the prediction path (tests/test_resilience.py)
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/status"
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        # the images' entry point: gRPC off, the REST app hardened (tests/test_images.py starts it)
+        assert container["command"][:3] == ["python", "-m", "loan_service.seldon"], container.get("command")
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=[m.name for m in MANIFESTS])
@@ -161,8 +163,11 @@ def test_s2i_environment_names_the_wrapper(step):
     settings = dict(
         line.split("=", 1) for line in (step.directory / ".s2i" / "environment").read_text().split()
     )
-    assert settings == {"MODEL_NAME": step.interface, "SERVICE_TYPE": step.service_type, "PERSISTENCE": "0"}
+    assert settings == {"MODEL_NAME": step.interface, "SERVICE_TYPE": "MODEL", "PERSISTENCE": "0", "GRPC_WORKERS": "0"}
     assert (step.directory / f"{step.interface}.py").exists()
+    # s2i runs the folder's .s2i/bin/run instead of the builder's seldon-core-microservice: the entry point
+    run = (step.directory / ".s2i" / "bin" / "run").read_text()
+    assert 'exec python -m loan_service.seldon "$MODEL_NAME" --service-type "$SERVICE_TYPE"' in run
 
 
 @pytest.mark.parametrize("step", STEPS, ids=[s.name for s in STEPS])
@@ -173,10 +178,12 @@ def test_dockerfile_runs_the_wrapper_as_non_root_on_python_311(step):
     base = next(line.split()[1] for line in lines if line.startswith("FROM"))
     assert base.startswith("python:3.11.") and base.count(".") >= 2  # a pinned patch release
     assert next(line for line in lines if line.startswith("USER")).split()[1] not in ("0", "root")
-    assert lines[-1] == f'CMD ["seldon-core-microservice", "{step.interface}", "--service-type", "MODEL"]'
-    # The context is pipeline/ (make images): the wrapper, the loan_service package and the artefacts.
+    assert lines[-1] == f'CMD ["python", "-m", "loan_service.seldon", "{step.interface}", "--service-type", "MODEL"]'
+    assert "5000" not in next(line for line in lines if line.startswith("EXPOSE")), "gRPC stays off"
+    # The context is pipeline/ (make images): the wrapper, the two packages and the artefacts.
     folder = f"pipeline_steps/{step.name}"
     assert f"COPY {folder}/{step.interface}.py ./" in lines and "COPY loan_service/ loan_service/" in lines
+    assert "COPY loan_reasons/ loan_reasons/" in lines
     assert f"COPY {folder}/artefacts/ artefacts/" in lines
 
 

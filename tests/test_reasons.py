@@ -1,4 +1,4 @@
-"""Principal reasons (pipeline/loan_service): fidelity on a real forest, prohibited bases, the notice."""
+"""Principal reasons (pipeline/loan_reasons): fidelity on a real forest, prohibited bases, the notice."""
 
 import json
 
@@ -7,11 +7,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from pipeline.loan_service import notice
-from pipeline.loan_service.fidelity import fidelity
-from pipeline.loan_service.reason_codes import PROHIBITED
-from pipeline.loan_service.reasons import BAND, MAX_REASONS, Reasons, reference_set
-from pipeline.local import artefacts
+from pipeline.loan_reasons import notice
+from pipeline.loan_reasons.fidelity import fidelity
+from pipeline.loan_reasons.reason_codes import PROHIBITED
+from pipeline.loan_reasons.reasons import BAND, MAX_REASONS, Reasons, reference_set
+from tutorial import artefacts
 from tutorial.data import FEATURES, load_adult
 from tutorial.models import build_preprocessor, build_rf_pipeline
 

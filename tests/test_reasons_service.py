@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 import requests
 
-from pipeline.loan_service import notice
-from pipeline.loan_service.reason_codes import PROHIBITED
+from pipeline.loan_reasons import notice
+from pipeline.loan_reasons.reason_codes import PROHIBITED
 from pipeline.local import serving
+from tutorial import artefacts as export
 from tutorial.data import load_adult
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     root = tmp_path_factory.mktemp("artefacts")
-    model, explainer, category_map = serving.build_serving_artefacts(n_rows=4_000, n_estimators=20)
-    serving.export_artefacts(model, explainer, category_map, root=root)
+    model, explainer, category_map = export.build_serving_artefacts(n_rows=4_000, n_estimators=20)
+    export.export_artefacts(model, explainer, category_map, root=root)
     logs = tmp_path_factory.mktemp("logs")
     started = []
     try:

@@ -21,6 +21,7 @@ import requests
 
 from pipeline.local import serving
 from tests import faults
+from tutorial import artefacts as export
 from tutorial.data import load_adult
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
@@ -33,7 +34,7 @@ SLOW_CLIENT_DEADLINE = 2.0
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory):
     root = tmp_path_factory.mktemp("artefacts")
-    serving.export_artefacts(*serving.build_serving_artefacts(n_rows=2_000, n_estimators=10), root=root)
+    export.export_artefacts(*export.build_serving_artefacts(n_rows=2_000, n_estimators=10), root=root)
     return root
 
 

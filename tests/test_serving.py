@@ -23,6 +23,7 @@ from alibi.saving import load_explainer
 
 from pipeline.local import serving
 from tests.loopback import listening_addresses
+from tutorial import artefacts as export
 from tutorial.data import FEATURES, load_adult
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]  # a valid applicant: codes and amounts
@@ -31,10 +32,10 @@ ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]  # a valid applicant: codes and
 @pytest.fixture(scope="session")
 def artefacts(tmp_path_factory):
     root = tmp_path_factory.mktemp("artefacts")
-    model, explainer, category_map = serving.build_serving_artefacts(n_rows=2_000, n_estimators=10)
+    model, explainer, category_map = export.build_serving_artefacts(n_rows=2_000, n_estimators=10)
     explainer.explain(np.asarray(ROW, dtype=float), threshold=0.95)  # as in the notebook: mab holds this search
     mab, predictor = explainer.mab, explainer.samplers[0].predictor
-    dirs = serving.export_artefacts(model, explainer, category_map, root=root)
+    dirs = export.export_artefacts(model, explainer, category_map, root=root)
     assert explainer.mab is mab and explainer.samplers[0].predictor is predictor, "export changed the explainer"
     return root, dirs
 
@@ -106,7 +107,7 @@ def test_prediction_matches_the_in_process_model(services, local_model, applican
         response = post(services.model.predict_url, payload)
         assert response.status_code == 200, response.text
         data = response.json()["data"]
-        assert data["names"] == serving.CLASS_NAMES
+        assert data["names"] == export.CLASS_NAMES
         served = (
             data["ndarray"]
             if "ndarray" in data
@@ -311,7 +312,7 @@ def test_a_caller_label_without_the_token_counts_as_applicant_and_the_attempt_is
         {"X-Loan-Caller": "explainer"},
         {"X-Loan-Caller": "explainer", "X-Loan-Caller-Token": "guessed"},
         {"X-Loan-Caller": "explainer", "X-Loan-Caller-Token": ""},
-        {"X-Loan-Caller": "auditor", "X-Loan-Caller-Token": serving.CALLER_TOKEN},  # no such label
+        {"X-Loan-Caller": "auditor", "X-Loan-Caller-Token": serving.caller_token()},  # no such label
     ]
     for headers in attempts:
         assert post(services.model.predict_url, ndarray(rows), headers=headers).status_code == 200
@@ -816,11 +817,12 @@ step, artefacts = sys.argv[1], sys.argv[2]
 sys.path[:0] = [os.path.join(sys.argv[3], "pipeline"), step]
 os.environ.update(prometheus_multiproc_dir=tempfile.mkdtemp(), LOAN_ARTEFACTS=artefacts,
                   LOAN_AUDIT_LOG=os.path.join(tempfile.mkdtemp(), "audit.jsonl"))
-import loan_service.guard as guard
+import loan_service.model as core
 import loan_service.validation as validation
+from loan_service import seldon
+from loan_service.settings import Settings
 from Model import Model
 from seldon_core.metrics import SeldonMetrics
-from seldon_core.wrapper import get_rest_microservice
 
 counts = {"json.loads": 0, "validate_rows": 0}
 def counting(name, function):
@@ -829,10 +831,11 @@ def counting(name, function):
         return function(*args, **kwargs)
     return counted
 json.loads = counting("json.loads", json.loads)  # every JSON parse in the process, Seldon's included
-guard.validate_rows = counting("validate_rows", validation.validate_rows)
+core.validate_rows = counting("validate_rows", validation.validate_rows)
 model = Model()
 model.load()
-client = get_rest_microservice(model, SeldonMetrics()).test_client()
+seldon.patch_seldon(Settings.from_env())  # what the entry point applies
+client = seldon.rest_app(model, SeldonMetrics()).test_client()
 row = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
 results = {}
 for name, kwargs in (("json body", {"json": {"data": {"ndarray": [row]}}}),
@@ -846,7 +849,7 @@ print(json.dumps(results))
 
 def test_a_request_is_parsed_once_and_validated_once(artefacts):
     """Seldon's real Flask app around the wrapper, called through Flask's test client in the serving env:
-    one JSON parse (Seldon reads the guard's cached one) and one validation per request. A form field
+    one JSON parse (Seldon reads the adapter's cached one) and one validation per request. A form field
     is the exception Seldon forces: it parses the field again itself."""
     root, _ = artefacts
     result = subprocess.run(

@@ -16,6 +16,7 @@ import requests
 
 from pipeline.local import processes, serving
 from pipeline.local.watchdog import Watchdog
+from tutorial import artefacts as export
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
 
@@ -23,7 +24,7 @@ ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory):
     root = tmp_path_factory.mktemp("artefacts")
-    serving.export_artefacts(*serving.build_serving_artefacts(n_rows=2_000, n_estimators=10), root=root)
+    export.export_artefacts(*export.build_serving_artefacts(n_rows=2_000, n_estimators=10), root=root)
     return root
 
 
@@ -123,6 +124,6 @@ def test_make_serve_watchdog_process_restarts_and_records_the_new_pid(artefacts,
 
 
 def test_the_watchdog_process_needs_recorded_services(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pipeline.local.watchdog", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "pipeline.local.serving", "watchdog", str(tmp_path)],
                             capture_output=True, text=True, timeout=120, cwd=serving.REPO)  # fmt: skip
     assert result.returncode != 0 and "no services recorded" in result.stderr

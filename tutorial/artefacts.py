@@ -1,5 +1,7 @@
 """The served artefacts: the fitted pipeline and the Anchors explainer, written where the wrappers load them.
 
+Command line (`make serve` before any notebook run): ``python -m tutorial.artefacts [--rows N] [--if-missing]``.
+
 Each step's ``artefacts/`` gets ``metadata.json`` (features, class names, category codes and the
 plausible range of every numeric feature, from the training data's domain; the wrappers validate
 requests against it and list it in /metadata) and a ``manifest.json`` of sha256 hashes the wrappers
@@ -16,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 STEPS = REPO / "pipeline" / "pipeline_steps"
 MODEL_STEP, EXPLAINER_STEP = "loanclassifier", "loanclassifier-explainer"
 CLASS_NAMES = ["rejected", "approved"]
@@ -93,7 +95,7 @@ STEPS_NAMES = (MODEL_STEP, EXPLAINER_STEP)
 def reference_json(model, explainer, category_map: dict, size: int = 200, seed: int = 0) -> str:
     """The principal reasons' reference set, frozen with the artefacts: ``size`` training applicants (a
     fixed-seed sample) that the served model approves with P(approved) in (0.5, 0.6]."""
-    from pipeline.loan_service.reasons import Reasons, reference_set
+    from pipeline.loan_reasons.reasons import Reasons, reference_set
     from tutorial.data import FEATURES
 
     train = explainer.samplers[0].train_data  # the rows AnchorTabular was fitted on: the training data
@@ -135,3 +137,23 @@ def build_serving_artefacts(n_rows: int | None = None, n_estimators: int = 50, s
     explainer = AnchorTabular(model.predict, FEATURES, categorical_names=train.category_map, seed=seed)
     explainer.fit(train.X, disc_perc=(25, 50, 75))
     return model, explainer, train.category_map
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tutorial.artefacts", description="train and export what is served")
+    parser.add_argument("--rows", type=int, default=None, help="train on a sample of this many rows")
+    parser.add_argument("--root", default=None, help="write <root>/<step>/ instead of the steps' artefacts/")
+    parser.add_argument("--if-missing", action="store_true", help="only when a step has no manifest yet")
+    args = parser.parse_args(argv)
+    dirs = [STEPS / n / "artefacts" if args.root is None else Path(args.root) / n for n in STEPS_NAMES]
+    if args.if_missing and all((d / "manifest.json").exists() for d in dirs):
+        return
+    print("Training the served model and its explainer (no notebook run exported them yet)...", flush=True)
+    for name, path in export_artefacts(*build_serving_artefacts(n_rows=args.rows), root=args.root).items():
+        print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,12 +1,12 @@
 """The notebook's view of principal reasons: flags by gender with bootstrap intervals, the approval gap,
-and a model trained without the prohibited inputs. The reasons themselves live in pipeline/loan_service."""
+and a model trained without the prohibited inputs. The reasons themselves live in pipeline/loan_reasons."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from pipeline.loan_service.reason_codes import PROHIBITED
+from pipeline.loan_reasons.reason_codes import PROHIBITED
 
 from .fairness import _quantiles, blinded, bootstrap_rows, with_interval
 

@@ -136,5 +136,5 @@ class ExplainerCore:
         return {"model": self.service, "artefacts": self.digest, "worker": os.getpid(),
                 **self.liveness.check(), "model_url": getattr(self.model, "url", "")}  # fmt: skip
 
-    def describe(self):
-        return describe(self.service, self.metadata, self.digest, self.settings)
+    def describe(self):  # Seldon asks before load()
+        return describe(self.service, *load_metadata(self.artefacts), self.settings)

@@ -85,8 +85,8 @@ class ModelCore:
             raise Refused(f"{self.service} not loaded", 503, "LOAN_NOT_READY")
         return {"model": self.service, "artefacts": self.digest, "worker": os.getpid(), **self.liveness.check()}
 
-    def describe(self):
-        return describe(self.service, self.metadata, self.digest, self.settings)
+    def describe(self):  # Seldon asks before load()
+        return describe(self.service, *load_metadata(self.artefacts), self.settings)
 
     def _canned(self):
         return self.probabilities(validate_rows(canned_applicant(self.metadata), self.metadata))

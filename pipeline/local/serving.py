@@ -1,55 +1,97 @@
-"""Serving the loan classifier and its explainer locally with Seldon Core, the way the cluster runs them.
+"""Serving the loan classifier and its explainer locally, the way the cluster runs them.
 
-The notebook, the tests and `make serve` use this module from the notebook environment; the services
-run in `.venv-serve` (seldon-core cannot share an environment with TensorFlow):
+The notebook, the tests and `make serve` use this module from the notebook environment; the services run
+in their stack's environment (``.venv-serve`` for Seldon Core), each from the one command of ``COMMANDS``:
 
-- ``start_service`` / ``stop_service``: one wrapper under ``seldon-core-microservice`` on 127.0.0.1, in
-  its own process group, with its own Prometheus multiprocess directory and audit log;
+- ``start_service`` / ``stop_service`` / ``restart_service``: one service on 127.0.0.1, in its own
+  process group, with its own Prometheus multiprocess directory and audit log;
 - ``ensure_services``: reuse the services `make serve` started if they serve the same artefacts, else
-  start private ones on free ports, watched by a ``watchdog.Watchdog`` that restarts a service whose
-  health check stops answering; ``Services.stop()`` stops only what was started here;
+  start private ones on free ports, watched by a ``Watchdog`` that restarts a service whose health
+  check stops answering; ``Services.stop()`` stops only what was started here;
 - ``approval_rates``: decisions and approval rate per gender from the model's Prometheus metrics.
 
-Artefacts (export, manifests) live in ``pipeline.local.artefacts``; processes (groups, readiness, stop,
-``.run/`` state files) in ``pipeline.local.processes``. Command line (the Makefile's `serve`, `stop`):
-``python -m pipeline.local.serving start|stop|status|export``; the ports and log paths of `make serve`
-are recorded in ``.run/<step>.json``, which everything reads, and its watchdog in ``.run/watchdog.json``.
+Command line (the Makefile's `serve`, `stop`): ``python -m pipeline.local.serving start|stop|status|watchdog``;
+the ports and log paths of `make serve` are recorded in ``.run/<step>.json``, its watchdog in
+``.run/watchdog.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipeline.loan_service.settings import Settings
 from pipeline.local import processes
-from pipeline.local.artefacts import (  # noqa: F401 (the notebook's one import for section 4)
-    CLASS_NAMES,
-    artefacts_digest,
-    build_serving_artefacts,
-    export_artefacts,
-)
 from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, free_port  # noqa: F401 (used by tests, bench)
 from pipeline.local.watchdog import Watchdog
 
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
+WATCHDOG = "watchdog"  # .run/watchdog.json: the supervisor process of `make serve`
+_alive = processes.alive  # tests and scripts ask whether a worker's pid still runs
 
 
-def _caller_token() -> str:
-    """The explainer's proof to the model (loan_service.caller), the local stand-in for the cluster's Secret:
-    LOAN_CALLER_TOKEN, else one random token kept in .run/caller-token (owner-only), so every service started
-    on this machine (`make serve`, its watchdog, the notebook, the tests) believes the same explainer."""
-    if os.environ.get("LOAN_CALLER_TOKEN"):
-        return os.environ["LOAN_CALLER_TOKEN"]
+@dataclass(frozen=True)
+class Step:
+    name: str  # the deployment and image name
+    interface: str  # the wrapper class
+    port: int  # the documented local ports (pipeline/README.md)
+    metrics_port: int
+    workers: int  # gunicorn, measured with scripts/bench_serving.py
+    threads: int
+
+    @property
+    def directory(self) -> Path:
+        return STEPS / self.name
+
+    @property
+    def artefacts(self) -> Path:
+        return self.directory / "artefacts"
+
+
+# gunicorn's threaded worker: idle keep-alive connections wait in its poller, not in a thread; 8 threads
+# per worker for requests in flight, so 7 slow clients cannot fill one (tests/test_resilience.py).
+MODEL = Step("loanclassifier", "Model", 9000, 6000, workers=2, threads=8)
+# Two workers, so a killed one leaves the other answering; in each, one explanation runs at a time, up
+# to 8 wait their turn (LOAN_MAX_EXPLANATIONS) and two threads stay free for health probes.
+EXPLAINER = Step("loanclassifier-explainer", "Explainer", 9001, 6001, workers=2, threads=10)
+SERVED = (MODEL, EXPLAINER)  # in start order: the explainer calls the model
+STEPS_BY_NAME = {s.name: s for s in SERVED}
+
+
+def seldon_command(step: Step, port: int, metrics_port: int, workers: int, threads: int) -> list[str]:
+    """The images' own entry point (loan_service.seldon), with the ports and workers of this machine."""
+    return [str(SERVE_PYTHON), "-m", "loan_service.seldon", step.interface, "--service-type", "MODEL",
+            "--http-port", str(port), "--metrics-port", str(metrics_port), "--workers", str(workers),
+            "--threads", str(threads)]  # fmt: skip
+
+
+# LOAN_STACK -> (the command of a step, the path of predictions, the URL of health)
+COMMANDS = {"seldon": (seldon_command, "/api/v1.0/predictions", "/health/status")}
+
+
+def stack() -> str:
+    return Settings.from_env().stack
+
+
+def caller_token() -> str:
+    """The explainer's proof to the model, the local stand-in for the cluster's Secret: LOAN_CALLER_TOKEN,
+    else one random token kept in .run/caller-token (owner-only), so every service started on this machine
+    (`make serve`, its watchdog, the notebook, the tests) believes the same explainer."""
+    given = Settings.from_env().caller_token
+    if given:
+        return given
     path = RUN_DIR / "caller-token"
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     if not path.is_file():
@@ -65,39 +107,9 @@ def _caller_token() -> str:
     return path.read_text().strip()
 
 
-CALLER_TOKEN = _caller_token()
-_alive = processes.alive  # tests and scripts ask whether a worker's pid still runs
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str  # the SeldonDeployment and image name
-    interface: str  # the wrapper class seldon-core-microservice loads
-    service_type: str
-    port: int  # the documented local ports (pipeline/README.md)
-    metrics_port: int
-    workers: int  # gunicorn, measured with scripts/bench_serving.py
-    threads: int
-
-    @property
-    def directory(self) -> Path:
-        return STEPS / self.name
-
-    @property
-    def artefacts(self) -> Path:
-        return self.directory / "artefacts"
-
-
-# gunicorn's threaded worker: idle keep-alive connections wait in its poller, not in a thread; the threads
-# are for requests in flight (a slow client holds one for at most LOAN_READ_TIMEOUT): 8 per worker, so
-# 7 slow clients cannot fill one (tests/test_resilience.py).
-MODEL = Step("loanclassifier", "Model", "MODEL", 9000, 6000, workers=2, threads=8)
-# Two workers, so a killed one leaves the other answering; in each, alibi's explainer runs one
-# explanation at a time (Explainer.py), up to 8 wait their turn (LOAN_MAX_EXPLANATIONS) and two threads
-# stay free for health probes.
-EXPLAINER = Step("loanclassifier-explainer", "Explainer", "MODEL", 9001, 6001, workers=2, threads=10)
-SERVED = (MODEL, EXPLAINER)  # in start order: the explainer calls the model
-STEPS_BY_NAME = {s.name: s for s in SERVED}
+def artefacts_digest(directory: Path | str) -> str:
+    """One hash for a set of artefacts: the hash of its manifest (the services report it in health)."""
+    return hashlib.sha256((Path(directory) / "manifest.json").read_bytes()).hexdigest()
 
 
 @dataclass
@@ -115,10 +127,19 @@ class Service:
     # ``env`` stays in memory only (it may hold a secret) and is not recorded in .run/.
     spec: dict = field(default_factory=dict, compare=False)
     env: dict = field(default_factory=dict, compare=False, repr=False)
+    stack: str = "seldon"
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def predict_url(self) -> str:
+        return self.url + COMMANDS[self.stack][1]
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
 
     def audit_records(self):
         """The service's audit trail as a DataFrame, oldest first, rotated files included (the log rotates at
@@ -129,80 +150,49 @@ class Service:
         frames = [pd.read_json(f, lines=True) for f in files if f.is_file() and f.stat().st_size]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    @property
-    def predict_url(self) -> str:
-        return f"{self.url}/api/v1.0/predictions"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
-
     def healthy(self, timeout: float = 4.0) -> dict | None:
-        """The wrapper's health status (it names its artefacts), or None when it does not answer."""
+        """The service's health status (it names its artefacts), or None when it does not answer."""
         import requests
 
         try:
-            response = requests.get(f"{self.url}/health/status", timeout=timeout)
-            return response.json().get("jsonData") if response.ok else None
+            response = requests.get(self.url + COMMANDS[self.stack][2], timeout=timeout)
+            body = response.json() if response.ok else None
         except (requests.RequestException, ValueError):
             return None
+        return body.get("jsonData", body) if isinstance(body, dict) else None
 
 
-def start_service(
-    step: Step,
-    artefacts: Path | str | None = None,
-    port: int | None = None,
-    metrics_port: int | None = None,
-    model_url: str | None = None,
-    log: Path | str | None = None,
-    audit_log: Path | str | None = None,
-    workers: int | None = None,
-    threads: int | None = None,
-    n_jobs: int | None = None,
-    env: dict | None = None,
-    wait: float = 120.0,
-) -> Service:
-    """Start one wrapper with seldon-core-microservice from .venv-serve, on 127.0.0.1, and wait until ready.
-
-    The process leads its own process group (gunicorn's workers and the metrics server are its
-    children), so ``stop_service`` ends exactly that group.
-    """
+def start_service(step: Step, artefacts=None, port=None, metrics_port=None, model_url=None, log=None,
+                  audit_log=None, workers=None, threads=None, n_jobs=None, env=None, wait=120.0) -> Service:
+    """Start one service of the current stack on 127.0.0.1 and wait until ready. The process leads its own
+    process group (gunicorn's workers and the metrics server are its children), which ``stop_service`` ends."""
     if not SERVE_PYTHON.exists():
         raise RuntimeError(f"{SERVE_PYTHON} is missing: build the serving environment with `make serve-env`")
     artefacts = Path(artefacts or step.artefacts).resolve()
-    port = port or free_port(step.port)
-    metrics_port = metrics_port or free_port(step.metrics_port)
+    port, metrics_port = port or free_port(step.port), metrics_port or free_port(step.metrics_port)
     log = Path(log or (RUN_DIR / f"{step.name}.log"))
     log.parent.mkdir(parents=True, exist_ok=True)
     audit_log = Path(audit_log or log.with_name(f"{log.stem}-audit.jsonl"))
     metrics_dir = tempfile.mkdtemp(prefix=f"{step.name}-metrics-")  # fresh: counts start at 0
     environment = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "pipeline")]),  # pipeline/: the loan_service package
-        "LOAN_CALLER_TOKEN": CALLER_TOKEN,
-        "LOAN_ARTEFACTS": str(artefacts),
-        "LOAN_AUDIT_LOG": str(audit_log),
-        "LOAN_AUDIT_STDOUT": "0",  # the log file is enough locally
-        "prometheus_multiproc_dir": metrics_dir,
-        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
-        "PYTHONUNBUFFERED": "1",
-        # A Jupyter kernel exports its inline plotting backend, which the serving env does not have.
-        "MPLBACKEND": "Agg",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "pipeline"), str(REPO)]),  # loan_service, loan_reasons
+        "LOAN_CALLER_TOKEN": caller_token(), "LOAN_ARTEFACTS": str(artefacts), "LOAN_AUDIT_LOG": str(audit_log),
+        "LOAN_AUDIT_STDOUT": "0", "LOAN_LOOPBACK": "1",
+        "prometheus_multiproc_dir": metrics_dir, "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg",  # a Jupyter kernel exports its inline backend
         **({"LOAN_MODEL_URL": model_url} if model_url else {}),
         **(env or {}),
-    }
-    command = [
-        str(SERVE_PYTHON), "-m", "pipeline.local.seldon_loopback", step.interface,
-        "--service-type", step.service_type, "--http-port", str(port), "--metrics-port", str(metrics_port),
-        "--workers", str(workers or step.workers), "--threads", str(threads or step.threads),
-    ]  # fmt: skip
-    if n_jobs is not None:  # the forest's, a Seldon parameter of Model
+    }  # fmt: skip
+    name = environment.get("LOAN_STACK") or stack()
+    command = COMMANDS[name][0](step, port, metrics_port, workers or step.workers, threads or step.threads)
+    if n_jobs is not None:  # the forest's, a parameter of Model
         command += ["--parameters", json.dumps([{"name": "n_jobs", "value": str(n_jobs), "type": "INT"}])]
     process = processes.start(command, log, cwd=step.directory, env=environment)
     spec = dict(artefacts=str(artefacts), port=port, metrics_port=metrics_port, model_url=model_url, log=str(log),
                 audit_log=str(audit_log), workers=workers, threads=threads, n_jobs=n_jobs)  # fmt: skip
     service = Service(step.name, process.pid, port, metrics_port, str(artefacts), str(log), str(audit_log), metrics_dir,
-                      spec=spec, env=dict(env or {}))  # fmt: skip
+                      spec=spec, env=dict(env or {}), stack=name)  # fmt: skip
     if wait:
         try:
             wait_ready(service, wait, process)
@@ -304,16 +294,13 @@ def ensure_services(artefacts_root: Path | str | None = None) -> Services:
     ingress = os.environ.get("SELDON_INGRESS")
     if ingress:
         namespace = os.environ.get("SELDON_NAMESPACE", "seldon")
-        return Services(
-            ClusterService(MODEL.name, ingress, namespace, os.environ.get("LOAN_METRICS_URL")),
-            ClusterService(EXPLAINER.name, ingress, namespace),
-        )
-    dirs = {
-        s.name: (s.artefacts if artefacts_root is None else Path(artefacts_root) / s.name).resolve()
-        for s in (MODEL, EXPLAINER)
-    }
+        metrics_url = Settings.from_env().metrics_url or None
+        return Services(ClusterService(MODEL.name, ingress, namespace, metrics_url),
+                        ClusterService(EXPLAINER.name, ingress, namespace))  # fmt: skip
+    root = None if artefacts_root is None else Path(artefacts_root)
+    dirs = {s.name: (s.artefacts if root is None else root / s.name).resolve() for s in SERVED}
     found = {}
-    for step in (MODEL, EXPLAINER):
+    for step in SERVED:
         service = running_service(step)
         if service is not None and (service.healthy() or {}).get("artefacts") == artefacts_digest(dirs[step.name]):
             found[step.name] = service
@@ -323,14 +310,8 @@ def ensure_services(artefacts_root: Path | str | None = None) -> Services:
     explainer = found.get(EXPLAINER.name)
     if explainer is None or model.started_here:  # a new model service: the explainer must call that one
         try:
-            explainer = start_service(
-                EXPLAINER,
-                dirs[EXPLAINER.name],
-                port=free_port(),
-                metrics_port=free_port(),
-                model_url=model.predict_url,
-                log=_private_log(EXPLAINER),
-            )
+            explainer = start_service(EXPLAINER, dirs[EXPLAINER.name], port=free_port(), metrics_port=free_port(),
+                                      model_url=model.predict_url, log=_private_log(EXPLAINER))  # fmt: skip
         except Exception:
             if model.started_here:
                 stop_service(model)
@@ -407,9 +388,6 @@ def approval_rates(metrics_text: str):
 # --- command line ----------------------------------------------------------------------------------
 
 
-WATCHDOG = "watchdog"  # .run/watchdog.json: the supervisor process of `make serve`
-
-
 def _start_all(args) -> None:
     RUN_DIR.mkdir(exist_ok=True)
     running = [s for s in (running_service(MODEL), running_service(EXPLAINER)) if s]
@@ -421,10 +399,10 @@ def _start_all(args) -> None:
         return
     _stop_all(args)  # half a pair (one crashed): start both afresh
     root = Path(args.artefacts) if args.artefacts else None
-    dirs = {s.name: (s.artefacts if root is None else root / s.name) for s in (MODEL, EXPLAINER)}
-    if not all((d / "manifest.json").exists() for d in dirs.values()):
-        print("No artefacts yet (make run writes them): training the served model and its explainer...")
-        export_artefacts(*build_serving_artefacts(), root=root)
+    dirs = {s.name: (s.artefacts if root is None else root / s.name) for s in SERVED}
+    missing = [str(d) for d in dirs.values() if not (d / "manifest.json").exists()]
+    if missing:
+        sys.exit(f"no artefacts in {', '.join(missing)}: `make serve` exports them (python -m tutorial.artefacts)")
     model = start_service(MODEL, dirs[MODEL.name])
     record_service(model)
     explainer = start_service(EXPLAINER, dirs[EXPLAINER.name], model_url=model.predict_url)
@@ -443,7 +421,8 @@ def _start_watchdog(services: list[Service]) -> None:
         return
     env = {**os.environ, "PYTHONPATH": str(REPO), **{k: v for s in services for k, v in s.env.items()}}
     log = RUN_DIR / f"{WATCHDOG}.log"
-    process = processes.start([sys.executable, "-m", "pipeline.local.watchdog", str(RUN_DIR)], log, cwd=REPO, env=env)
+    command = [sys.executable, "-m", "pipeline.local.serving", "watchdog", str(RUN_DIR)]
+    process = processes.start(command, log, cwd=REPO, env=env)
     processes.record(RUN_DIR, WATCHDOG, process.pid, {"pid": process.pid, "log": str(log)})
     print(f"watchdog: pid {process.pid}, restarts a service whose health checks fail (log {log})")
 
@@ -463,16 +442,31 @@ def _stop_all(args) -> None:
 
 
 def _status(args) -> None:
-    for step in (MODEL, EXPLAINER):
+    for step in SERVED:
         service = running_service(step)
         print(f"{step.name}: " + (f"running, {service.predict_url}, pid {service.pid}" if service else "not running"))
     pid = processes.recorded_pid(RUN_DIR, WATCHDOG)
     print("watchdog: " + (f"running, pid {pid}" if pid and _alive(pid) else "not running"))
 
 
-def _export(args) -> None:
-    for name, path in export_artefacts(*build_serving_artefacts(n_rows=args.rows)).items():
-        print(f"{name}: {path}")
+def _watchdog(args) -> None:
+    """The watchdog of `make serve`: the services recorded in the run directory, until SIGTERM."""
+    global RUN_DIR
+    RUN_DIR = Path(args.run_dir)
+    services = [s for s in (recorded_service(step) for step in SERVED) if s is not None]
+    if not services:
+        sys.exit("watchdog: no services recorded in .run/ (make serve starts them)")
+
+    def restart(service):
+        restart_service(service)
+        record_service(service)  # the new pid, for `make stop` and the notebook
+
+    # LOAN_WATCHDOG="interval,timeout,failures" (seconds, seconds, count): tests check faster.
+    timings = [float(v) for v in Settings.from_env().watchdog.split(",") if v]
+    watchdog = Watchdog(services, restart, *timings[:2], *[int(v) for v in timings[2:3]])
+    signal.signal(signal.SIGTERM, lambda *_: watchdog._stop.set())
+    print(f"watchdog: checking {', '.join(s.name for s in services)} every {watchdog.interval:g} s", flush=True)
+    watchdog.run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -483,9 +477,9 @@ def main(argv: list[str] | None = None) -> None:
     start.set_defaults(run=_start_all)
     commands.add_parser("stop", help="stop the services started by `start`").set_defaults(run=_stop_all)
     commands.add_parser("status", help="show whether they run").set_defaults(run=_status)
-    export = commands.add_parser("export", help="train and export the artefacts without the notebook")
-    export.add_argument("--rows", type=int, default=None, help="train on a sample of this many rows")
-    export.set_defaults(run=_export)
+    watchdog = commands.add_parser("watchdog", help="restart recorded services whose health checks fail")
+    watchdog.add_argument("run_dir", nargs="?", default=str(RUN_DIR))
+    watchdog.set_defaults(run=_watchdog)
     args = parser.parse_args(argv)
     args.run(args)
 

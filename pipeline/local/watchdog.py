@@ -6,15 +6,13 @@ deadline, every ``interval`` seconds; after ``failures`` unanswered or failed ch
 the service's process group and starts it again, on the same ports. In a cluster the liveness probe on
 the same endpoint does this job (pipeline/deploy/).
 
-``ensure_services`` runs one in a thread for the services it starts; `make serve` runs one as its own
-process (``python -m pipeline.local.watchdog``, recorded as ``.run/watchdog.json``), which `make stop`
-ends before the services.
+``serving.ensure_services`` runs one in a thread for the services it starts; `make serve` runs one as its
+own process (``python -m pipeline.local.serving watchdog``, recorded as ``.run/watchdog.json``), which
+`make stop` ends before the services.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 import threading
 import time
@@ -71,32 +69,3 @@ class Watchdog:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.timeout + 60)  # a restart in progress finishes first
-
-
-def main(argv: list[str] | None = None) -> None:
-    """The watchdog of `make serve`: the services recorded in the run directory (argument), until SIGTERM."""
-    from pathlib import Path
-
-    from pipeline.local import serving
-
-    serving.RUN_DIR = Path((argv or sys.argv[1:] or [serving.RUN_DIR])[0])
-
-    services = [s for s in (serving.recorded_service(step) for step in serving.SERVED) if s is not None]
-    if not services:
-        sys.exit("watchdog: no services recorded in .run/ (make serve starts them)")
-
-    def restart(service):
-        serving.restart_service(service)
-        serving.record_service(service)  # the new pid, for `make stop` and the notebook
-
-    # LOAN_WATCHDOG="interval,timeout,failures" (seconds, seconds, count): tests check faster.
-    timings = [float(v) for v in os.environ.get("LOAN_WATCHDOG", "").split(",") if v]
-    interval, timeout, failures = timings if len(timings) == 3 else (INTERVAL, TIMEOUT, FAILURES)
-    watchdog = Watchdog(services, restart, interval, timeout, int(failures))
-    signal.signal(signal.SIGTERM, lambda *_: watchdog._stop.set())
-    print(f"watchdog: checking {', '.join(s.name for s in services)} every {watchdog.interval:g} s", flush=True)
-    watchdog.run()
-
-
-if __name__ == "__main__":
-    main()
