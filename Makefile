@@ -53,7 +53,7 @@ $(KSERVE_VENV)/.installed: $(KSERVE_REQUIREMENTS)
 	$(KSERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(KSERVE_REQUIREMENTS))
 	touch $@
 
-serve: system install serve-env  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
+serve: system install serve-env $(if $(filter kserve,$(LOAN_STACK)),kserve-env)  ## start the model and explainer services on 127.0.0.1 (pids in .run/), and Prometheus
 	$(BIN)/python -m tutorial.artefacts --if-missing
 	$(BIN)/python -m pipeline.local.serving start
 	$(BIN)/python -m pipeline.local.prometheus start
