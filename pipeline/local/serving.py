@@ -86,7 +86,9 @@ def kserve_command(step: Step, port: int, metrics_port: int, workers: int, threa
 
 # LOAN_STACK -> (the command of a step, the path of predictions, the URL of health)
 COMMANDS = {"seldon": (seldon_command, "/api/v1.0/predictions", "/health/status"),
-            "kserve": (kserve_command, "/v2/models/loanclassifier/infer", "/v2/health/live")}  # fmt: skip
+            "kserve": (kserve_command, {"loanclassifier": "/v2/models/loanclassifier/infer",
+                                        "loanclassifier-explainer": "/v1/models/loanclassifier:explain"},
+                       "/v2/health/live")}  # fmt: skip
 
 
 def stack() -> str:
@@ -143,7 +145,8 @@ class Service:
 
     @property
     def predict_url(self) -> str:
-        return self.url + COMMANDS[self.stack][1]
+        path = COMMANDS[self.stack][1]
+        return self.url + (path if isinstance(path, str) else path[self.name])
 
     @property
     def metrics_url(self) -> str:
