@@ -22,6 +22,7 @@ def main(argv=None):
     parser.add_argument("service", choices=["model", "explainer"])
     parser.add_argument("--http_port", type=int, default=8080)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--grpc_port", type=int, default=8081)  # where KServe's gRPC would listen: it does not
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     use_directory()  # before kserve is imported: its metrics and ours count into the shared directory
@@ -38,7 +39,7 @@ def main(argv=None):
     model = (LoanModel if args.service == "model" else LoanExplainer)(settings, settings.artefacts_dir(
         os.path.join(os.getcwd(), "artefacts")))  # fmt: skip
     model.load()
-    kserve.ModelServer(http_port=args.http_port, workers=args.workers, enable_grpc=False,
+    kserve.ModelServer(http_port=args.http_port, grpc_port=args.grpc_port, workers=args.workers, enable_grpc=False,
                        enable_docs_url=False).start([model])  # fmt: skip
 
 
