@@ -86,7 +86,7 @@ s2i-context:  ## stage each step with the loan_service and loan_reasons packages
 	  tar -C pipeline/pipeline_steps/$$step --exclude=__pycache__ --exclude='Dockerfile*' -cf - . | \
 	  tar -C $(S2I_STAGE)/$$step -xf - || exit 1; done
 
-bench-serving: install serve-env  ## REST against in-process, audit-log cost, counts under load, probe latency
+bench-serving: install serve-env kserve-env  ## REST against in-process, audit-log cost, counts under load, probe latency
 	$(BIN)/python scripts/bench_serving.py
 
 lint: install  ## ruff over the code and the notebook

@@ -33,7 +33,8 @@ class Bounds:
             return await self.app(scope, receive, send)
         started, status = time.perf_counter(), {}
         headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id") or uuid.uuid4().hex.encode()
+        rid = headers.get(b"x-request-id", b"")  # the client's, if a plain id: it goes into the audit trail
+        rid = rid if rid.isalnum() and len(rid) <= 64 else uuid.uuid4().hex.encode()
         scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"x-request-id"), (b"x-request-id", rid)]
 
         async def sending(message):
