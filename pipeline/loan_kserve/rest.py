@@ -8,6 +8,7 @@ import uuid
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from kserve.errors import InvalidInput
+from kserve.protocol.rest.multiprocess.server import RESTServerProcess
 from kserve.protocol.rest.server import RESTServer
 from loan_service.errors import Refused
 from loan_service.limits import check_body, expected_length, slow_body, too_large
@@ -148,3 +149,13 @@ class LoanRESTServer(RESTServer):
         app.add_api_route("/v2/health/live", live, methods=["GET"], response_class=JSONResponse)
         app.add_api_route("/metrics", metrics, methods=["GET"])
         super()._register_endpoints(app)  # KServe's own routes, after ours: the first match wins
+
+
+class LoanServerProcess(RESTServerProcess):
+    """A worker KServe restarts unless it answers a ping within 5 s; a new one answers only after its
+    interpreter has imported kserve and the core (spawned), which under load here took longer: KServe
+    killed it and started another, in a loop. A minute is allowed."""
+
+    def is_alive(self, timeout=60.0):
+        return super().is_alive(timeout)
+

@@ -31,11 +31,12 @@ def main(argv=None):
     import kserve.model_server
     import kserve.protocol.rest.multiprocess.server as multiprocess
     from loan_kserve.models import LoanExplainer, LoanModel
-    from loan_kserve.rest import LoanRESTServer
+    from loan_kserve.rest import LoanRESTServer, LoanServerProcess
 
     service = "loanclassifier" if args.service == "model" else "loanclassifier-explainer"
     LoanRESTServer.service, LoanRESTServer.settings = service, settings
     kserve.model_server.RESTServer = multiprocess.RESTServer = LoanRESTServer
+    multiprocess.RESTServerProcess = LoanServerProcess
     model = (LoanModel if args.service == "model" else LoanExplainer)(settings, settings.artefacts_dir(
         os.path.join(os.getcwd(), "artefacts")))  # fmt: skip
     model.load()
