@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.local import serving  # noqa: E402
 from tutorial import artefacts as export
+from tutorial import monitoring
 from tutorial.data import load_adult  # noqa: E402
 
 
@@ -522,7 +523,7 @@ def bench_hardening(root: Path, rows: np.ndarray, logs: Path, model, explainer) 
 
     def counted() -> int:
         text = requests.get(model.metrics_url, timeout=10).text
-        return int(serving.decision_counts(text).to_numpy().sum())
+        return int(monitoring.decision_counts(text).to_numpy().sum())
 
     before, sent = counted(), 0
     n_clients, n_requests, per_request = 8, 50, 5

@@ -30,8 +30,8 @@ def test_a_missing_marker_or_a_long_excerpt_is_an_error(tmp_path, monkeypatch):
 
 
 def test_the_wrapper_excerpt_shows_seldons_contract():
-    shown = code_excerpt(MODEL, "class Model", "    def probabilities", skip=("    def __init__", "    def load"))
+    shown = code_excerpt(MODEL, "class Model", "    def class_names", skip=("    def __init__", "    def load"))
     lines = shown.splitlines()[1:-1]
     assert lines[0] == "class Model:" and len(lines) <= 15
     assert "    def load(self):  # once per worker, before it serves" in lines
-    assert any(line.startswith("    def predict(self, X") for line in lines)
+    assert any(line.startswith("    def predict_raw(self, message)") for line in lines)

@@ -64,7 +64,7 @@ def seldon(artefacts, tmp_path_factory):
 
 def test_the_in_process_suite_passes_in_the_kserve_environment():
     result = subprocess.run([str(serving.KSERVE_PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/fast/test_kserve_adapter.py"], cwd=serving.REPO, capture_output=True, text=True,
+                             "tests/fast/kserve"], cwd=serving.REPO, capture_output=True, text=True,
                             timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
 

@@ -24,6 +24,7 @@ from alibi.saving import load_explainer
 from pipeline.local import serving
 from tests.loopback import listening_addresses
 from tutorial import artefacts as export
+from tutorial import monitoring
 from tutorial.data import FEATURES, load_adult
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]  # a valid applicant: codes and amounts
@@ -266,7 +267,7 @@ def test_exported_artefacts_are_readable_by_the_images_non_root_user(artefacts):
 
 
 def test_metrics_count_decisions_per_gender_and_caller(services, local_model, applicants):
-    before = serving.decision_counts(requests.get(services.model.metrics_url, timeout=10).text)
+    before = monitoring.decision_counts(requests.get(services.model.metrics_url, timeout=10).text)
     rows = applicants[:200]
     # Several requests, so both gunicorn workers are likely to count some: prometheus_client sums them.
     for chunk in np.array_split(rows, 8):
@@ -276,7 +277,7 @@ def test_metrics_count_decisions_per_gender_and_caller(services, local_model, ap
     tagged = {**ndarray(rows[:3]), "meta": {"tags": {"caller": "loanclassifier-explainer"}}}
     assert post(services.model.predict_url, tagged).status_code == 200
     text = requests.get(services.model.metrics_url, timeout=10).text
-    after = serving.decision_counts(text)
+    after = monitoring.decision_counts(text)
     counted = after.sub(before, fill_value=0)
 
     gender = FEATURES.index("gender")
@@ -303,7 +304,7 @@ def claims_rejected(service) -> dict:
 def test_a_caller_label_without_the_token_counts_as_applicant_and_the_attempt_is_counted(services, applicants):
     def counts(caller):
         text = requests.get(services.model.metrics_url, timeout=10).text
-        return int(serving.decision_counts(text, caller=caller).to_numpy().sum())
+        return int(monitoring.decision_counts(text, caller=caller).to_numpy().sum())
 
     rows = applicants[230:237]
     before = {caller: counts(caller) for caller in ("applicant", "explainer")}
@@ -324,11 +325,11 @@ def test_a_caller_label_without_the_token_counts_as_applicant_and_the_attempt_is
 
 def test_the_explainers_calls_are_counted_as_explainer(services, applicants):
     text = requests.get(services.model.metrics_url, timeout=10).text
-    before = int(serving.decision_counts(text, caller="explainer").to_numpy().sum())
+    before = int(monitoring.decision_counts(text, caller="explainer").to_numpy().sum())
     claims = claims_rejected(services.model)
     assert post(services.explainer.predict_url, ndarray(applicants[5:6])).status_code == 200
     text = requests.get(services.model.metrics_url, timeout=10).text
-    assert int(serving.decision_counts(text, caller="explainer").to_numpy().sum()) > before
+    assert int(monitoring.decision_counts(text, caller="explainer").to_numpy().sum()) > before
     assert claims_rejected(services.model) == claims  # the explainer's token was accepted every time
 
 
@@ -346,11 +347,11 @@ def test_failed_requests_are_not_decisions_and_are_counted_by_status(services):
     def totals():
         text = requests.get(services.model.metrics_url, timeout=10).text
         codes = {}
-        for line in serving.loan_metric_lines(text):
+        for line in monitoring.loan_metric_lines(text):
             if line.startswith("loan_requests_total") and 'service="loanclassifier"' in line:
                 code = line.split('code="')[1].split('"')[0]
                 codes[code] = float(line.rsplit(" ", 1)[1])
-        return serving.decision_counts(text).to_numpy().sum(), codes
+        return monitoring.decision_counts(text).to_numpy().sum(), codes
 
     decisions, codes = totals()
     assert post(services.model.predict_url, ndarray([ROW, [39, 99] + ROW[2:]])).status_code == 400
@@ -620,7 +621,7 @@ def test_explainer_refuses_bad_requests_before_any_explanation(services, case):
 
     def model_requests():
         text = requests.get(services.model.metrics_url, timeout=10).text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in serving.loan_metric_lines(text)
+        return sum(float(line.rsplit(" ", 1)[1]) for line in monitoring.loan_metric_lines(text)
                    if line.startswith("loan_requests_total"))  # fmt: skip
 
     kwargs, words = BAD_INPUTS[case]
@@ -714,7 +715,7 @@ def test_counts_are_exact_with_8_concurrent_clients_and_a_worker_restart(artefac
                 return sum(pool.map(client, range(8)))
 
         def counted():
-            return int(serving.decision_counts(requests.get(model.metrics_url, timeout=10).text).to_numpy().sum())
+            return int(monitoring.decision_counts(requests.get(model.metrics_url, timeout=10).text).to_numpy().sum())
 
         served = send()
         assert counted() == served == 8 * 25 * 5

@@ -1,4 +1,4 @@
-"""The local process runner and its watchdog (pipeline/local/processes.py, watchdog.py): a real
+"""The local process runner and its watchdog (pipeline/local/processes.py): a real
 seldon-core-microservice whose prediction path is frozen (SIGSTOP of every process of its group but
 the leader: from outside, that is what a hung worker looks like) is restarted and answers again, in a
 thread (``ensure_services``) and as the process `make serve` starts."""
@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from pipeline.local import processes, serving
-from pipeline.local.watchdog import Watchdog
+from pipeline.local.processes import Watchdog
 from tutorial import artefacts as export
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]

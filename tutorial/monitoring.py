@@ -75,6 +75,39 @@ def decisions_by_gender(server: Prometheus, at_least: int = 0, timeout: float = 
     return table.assign(approval_rate=table["approvals"] / table["applications"])
 
 
+# --- a metrics endpoint's text ---------------------------------------------------------------------
+
+
+def loan_metric_lines(metrics_text: str) -> list[str]:
+    """Our families from the Prometheus text (Seldon's own are left out), one sample a line."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    lines = []
+    for family in text_string_to_metric_families(metrics_text):
+        for s in family.samples:
+            if s.name in ("loan_decisions_total", "loan_requests_total"):
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                lines.append(f"{s.name}{{{labels}}} {s.value:g}")
+    return lines
+
+
+def decision_counts(metrics_text: str, caller: str = "applicant"):
+    """``loan_decisions_total`` of one caller as a table: rows gender, columns approved and rejected."""
+    import pandas as pd
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts = {
+        (s.labels["gender"], s.labels["decision"]): s.value
+        for family in text_string_to_metric_families(metrics_text)
+        for s in family.samples
+        if s.name == "loan_decisions_total" and s.labels.get("caller") == caller
+    }
+    table = pd.Series(counts, dtype=float).unstack(fill_value=0.0) if counts else pd.DataFrame()
+    table = table.reindex(columns=["approved", "rejected"], fill_value=0.0).fillna(0.0).astype(int)
+    table.index.name = "gender"
+    return table
+
+
 # --- traffic ---------------------------------------------------------------------------------------
 
 

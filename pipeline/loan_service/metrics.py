@@ -75,12 +75,13 @@ def start_series(service, genders=(), callers=(), flags=()):
         REASON_FLAGS.labels(feature)
 
 
-def exposition(registry=None):
-    """The Prometheus text of every worker's counts (and ``registry``'s own metrics), and its content type."""
+def exposition():
+    """The Prometheus text of every worker's counts (this process's own outside multiprocess mode), and its
+    content type."""
     from prometheus_client import exposition as text
 
-    collected = CollectorRegistry()
-    if registry is not None:
-        collected.register(registry)
-    multiprocess.MultiProcessCollector(collected)
+    collected = REGISTRY
+    if os.environ.get("prometheus_multiproc_dir") or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
     return text.generate_latest(collected).decode("utf-8"), text.CONTENT_TYPE_LATEST

@@ -55,9 +55,9 @@ def rows(message):
     """(rows, meta, headers, request id) of a REST request's Seldon message; a gRPC message is refused."""
     from flask import g, has_request_context, request
 
-    if not isinstance(message, dict) or not has_request_context():
+    if not has_request_context():  # gRPC: no HTTP request, none of the checks above ran
         raise Refused("gRPC is not served: use the REST API", 400, "LOAN_NO_GRPC")
-    meta = message.get("meta") if isinstance(message.get("meta"), dict) else {}
+    meta = message.get("meta") if isinstance(message, dict) and isinstance(message.get("meta"), dict) else {}
     found = rows_from_seldon(message, booleans=may_hold_booleans(request.get_data()))
     return found, meta, request.headers, g.get("loan_request_id") or uuid.uuid4().hex
 

@@ -1,9 +1,15 @@
-"""The one process runner of the local services (both Seldon wrappers and Prometheus).
+"""The one process runner of the local services (both model servers and Prometheus), and their watchdog.
 
 A server starts as the leader of its own process group (its workers are in the group, a Ctrl-C in the
 notebook does not reach them), is ready when a predicate says so (a health URL), and stops as a group:
 SIGTERM, then SIGKILL if it lingers. Servers that outlive the command that started them (`make serve`)
 are recorded in ``.run/<name>.json`` and ``.run/<name>.pid``, which `make stop` and the notebook read.
+
+A live process is not a working one: a worker can hang in a prediction while gunicorn's master stays
+up. ``Watchdog`` asks each service's health within a deadline, every ``interval`` seconds; after
+``failures`` unanswered checks in a row it restarts the service on the same ports. ``serving`` runs one
+in a thread for the services the notebook starts, and one as a process for `make serve`
+(``python -m pipeline.local.serving watchdog``). In a cluster the liveness probe does this job.
 
 Written here rather than taken from mirakuru: mirakuru is LGPL-3.0 (the project's dependencies are
 MIT/BSD/Apache), stops only the executors its own process holds, and waits for a TCP port or an HTTP
@@ -17,7 +23,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,3 +151,58 @@ def recorded_pid(run_dir: Path, name: str) -> int | None:
 def forget(run_dir: Path, name: str) -> None:
     for suffix in (".pid", ".json"):
         (run_dir / f"{name}{suffix}").unlink(missing_ok=True)
+
+
+# --- the watchdog ------------------------------------------------------------------------------------
+
+# Generous on a busy 2-core machine: a healthy service answers /health/status in milliseconds, so
+# 3 checks of 10 s in a row (about 45 s in all) without an answer is a hang, not load.
+INTERVAL, TIMEOUT, FAILURES = 5.0, 10.0, 3
+
+
+class Watchdog:
+    """Checks ``services`` in a thread; ``restart(service)`` brings one back (it updates the object)."""
+
+    def __init__(self, services, restart, interval=INTERVAL, timeout=TIMEOUT, failures=FAILURES, log=None):
+        self.services, self.restart = list(services), restart
+        self.interval, self.timeout, self.failures = interval, timeout, failures
+        self.failed = {s.name: 0 for s in self.services}
+        self.restarts: list[tuple[float, str]] = []  # (unix time, service name) of each restart
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.run, name="loan-watchdog", daemon=True)
+
+    def start(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def check(self, service) -> None:
+        """One check of one service; the restart after the last failure in a row."""
+        if service.healthy(timeout=self.timeout) is not None:
+            self.failed[service.name] = 0
+            return
+        self.failed[service.name] += 1
+        if self.failed[service.name] < self.failures or self._stop.is_set():
+            return
+        self.log(f"watchdog: {service.name} (pid {service.pid}) failed {self.failed[service.name]} health checks "
+                 f"of {self.timeout:g} s in a row: restarting it")  # fmt: skip
+        self.failed[service.name] = 0
+        try:
+            self.restart(service)
+        except Exception:  # noqa: BLE001 (the next round tries again; the watchdog must not die)
+            self.log(f"watchdog: restarting {service.name} failed:\n{traceback.format_exc()}")
+            return
+        self.restarts.append((time.time(), service.name))
+        self.log(f"watchdog: {service.name} answers again (pid {service.pid})")
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for service in self.services:
+                if self._stop.is_set():
+                    return
+                self.check(service)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.timeout + 60)  # a restart in progress finishes first

@@ -8,7 +8,6 @@ in their stack's environment (``.venv-serve`` for Seldon Core), each from the on
 - ``ensure_services``: reuse the services `make serve` started if they serve the same artefacts, else
   start private ones on free ports, watched by a ``Watchdog`` that restarts a service whose health
   check stops answering; ``Services.stop()`` stops only what was started here;
-- ``approval_rates``: decisions and approval rate per gender from the model's Prometheus metrics.
 
 Command line (the Makefile's `serve`, `stop`): ``python -m pipeline.local.serving start|stop|status|watchdog``;
 the ports and log paths of `make serve` are recorded in ``.run/<step>.json``, its watchdog in
@@ -33,8 +32,7 @@ from pathlib import Path
 
 from pipeline.loan_service.settings import Settings
 from pipeline.local import processes
-from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, free_port  # noqa: F401 (used by tests, bench)
-from pipeline.local.watchdog import Watchdog
+from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, Watchdog, free_port  # noqa: F401 (used by tests, bench)
 
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
@@ -354,49 +352,6 @@ def seldon_client_predict(rows, service: Service | ClusterService) -> dict:
     if not result.stdout.strip():
         raise RuntimeError(f"pipeline/client.py failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout)
-
-
-# --- metrics ---------------------------------------------------------------------------------------
-
-
-def loan_metric_lines(metrics_text: str) -> list[str]:
-    """Our families from the Prometheus text (Seldon's own are left out), one sample a line."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    lines = []
-    for family in text_string_to_metric_families(metrics_text):
-        for s in family.samples:
-            if s.name in ("loan_decisions_total", "loan_requests_total"):
-                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-                lines.append(f"{s.name}{{{labels}}} {s.value:g}")
-    return lines
-
-
-def decision_counts(metrics_text: str, caller: str = "applicant"):
-    """``loan_decisions_total`` of one caller as a table: rows gender, columns approved and rejected."""
-    import pandas as pd
-    from prometheus_client.parser import text_string_to_metric_families
-
-    counts = {
-        (s.labels["gender"], s.labels["decision"]): s.value
-        for family in text_string_to_metric_families(metrics_text)
-        for s in family.samples
-        if s.name == "loan_decisions_total" and s.labels.get("caller") == caller
-    }
-    table = pd.Series(counts, dtype=float).unstack(fill_value=0.0) if counts else pd.DataFrame()
-    table = table.reindex(columns=["approved", "rejected"], fill_value=0.0).fillna(0.0).astype(int)
-    table.index.name = "gender"
-    return table
-
-
-def approval_rates(metrics_text: str):
-    """Applications, approvals and approval rate per gender, of applicants only (not the explainer's
-    perturbed samples), from the model's Prometheus metrics (summed over workers by prometheus_client)."""
-    counts = decision_counts(metrics_text)
-    table = counts.assign(applications=counts["approved"] + counts["rejected"], approvals=counts["approved"])
-    table = table[["applications", "approvals"]]
-    table["approval_rate"] = table["approvals"] / table["applications"]
-    return table
 
 
 # --- command line ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-import importlib.util
+"""tests/fast/: in-process tests, no notebook and no process started. This folder runs in .venv-serve;
+kserve/ in .venv-kserve (`make test-fast` runs both)."""
 
-# The KServe adapter's tests import kserve, which lives in .venv-kserve only (pipeline/loan_kserve/requirements.txt);
-# from the notebook environment tests/test_kserve_serving.py runs them there.
-collect_ignore = [] if importlib.util.find_spec("kserve") else ["test_kserve_adapter.py"]
+from fast_setup import artefacts  # noqa: F401 (the fixture)
+
+collect_ignore = ["kserve"]

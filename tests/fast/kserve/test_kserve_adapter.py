@@ -1,7 +1,7 @@
 """The KServe adapters in-process: KServe's own FastAPI app and routes, built as the entry point builds them,
 driven by FastAPI's TestClient (no process, no port). Runs in .venv-kserve (``make kserve-env``):
 
-    .venv-kserve/bin/python -m pytest tests/fast/test_kserve_adapter.py
+    .venv-kserve/bin/python -m pytest tests/fast/kserve/test_kserve_adapter.py
 
 The notebook environment has no kserve: there ``tests/test_kserve_serving.py`` runs this file in .venv-kserve.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(REPO), str(REPO / "pipeline")]  # loan_service, loan_kserve; tutorial for the artefacts
 
 import kserve.model_server  # noqa: E402
