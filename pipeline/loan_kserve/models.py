@@ -1,11 +1,9 @@
 """The loan classifier and its Anchors explainer as ``kserve.Model``s: each request one call of the core.
 
-The model answers the Open Inference Protocol (V2) at ``/v2/models/loanclassifier/infer``: one input,
-shape [rows, 12], datatype FP64, FP32, INT64 or INT32; the output ``probabilities`` has shape [rows, 2]
-([rejected, approved]). The explainer answers KServe's V1 ``:explain``: ``{"instances": [row]}`` gets
-alibi's explanation; with ``"meta": {"tags": {"explain": "reasons"}}`` up to 100 rows get their reasons.
-It calls the model over V2 (``V2ModelClient``). Workers started by KServe get a pickled copy of each
-model: only the settings travel, and each worker loads the artefacts itself.
+The model answers V2 ``infer``: one input of shape [rows, 12] (FP64, FP32, INT64 or INT32); the output
+``probabilities`` is [rows, 2] ([rejected, approved]). The explainer answers V1 ``:explain``
+(``{"instances": [row]}``; with ``"meta": {"tags": {"explain": "reasons"}}`` up to 100 rows get their
+reasons) and calls the model over V2 (``V2ModelClient``).
 """
 
 import asyncio
@@ -24,13 +22,9 @@ NAME = "loanclassifier"  # KServe routes both verbs of the InferenceService by t
 NUMBERS = ("FP64", "FP32", "INT64", "INT32")
 
 
-def request_id(headers):
-    return headers.get("x-request-id", "")  # set by the server's middleware on every request
-
-
-def caller_headers(headers):
-    """KServe lowercases header names; the core looks them up as sent (X-Loan-Caller)."""
-    return {name.title(): value for name, value in headers.items() if name.startswith("x-loan-")}
+def caller(headers):
+    """The headers as the core reads them (KServe lowercases names: x-loan-caller) and the request id."""
+    return {n.title(): v for n, v in headers.items() if n.startswith("x-loan-")}, headers.get("x-request-id", "")
 
 
 def v2_rows(request):
@@ -51,32 +45,39 @@ def v2_rows(request):
     return values.reshape(tensor.shape)
 
 
-class LoanModel(kserve.Model):
+class Served(kserve.Model):
+    """A core behind KServe. KServe's workers get it pickled: only the settings travel, and each worker
+    loads the artefacts in the server's ``create_application``, where its pings are answered."""
+
     def __init__(self, settings, artefacts):
         super().__init__(NAME)
         self.settings, self.artefacts = settings, Path(artefacts)
-        self.core = ModelCore(settings, self.artefacts)
+        self.core = self.build(settings, self.artefacts)
 
     def load(self):
         self.core.load()
         self.ready = True
         return self.ready
 
+    def health(self):
+        return self.core.health()
+
     def __getstate__(self):
         return {"settings": self.settings, "artefacts": self.artefacts}
 
-    def __setstate__(self, state):  # a worker: it loads in the server's create_application, as pings go on
+    def __setstate__(self, state):
         self.__init__(**state)
 
-    async def predict(self, payload, headers=None):
-        rows = v2_rows(payload)
-        probabilities = await asyncio.to_thread(self.core.decide, rows, caller_headers(headers), request_id(headers))
-        return {"model_name": self.name, "id": request_id(headers), "outputs": [{
+
+class LoanModel(Served):
+    def build(self, settings, artefacts):
+        return ModelCore(settings, artefacts)
+
+    async def predict(self, payload, headers=None):  # in a thread: the event loop keeps answering probes
+        probabilities = await asyncio.to_thread(self.core.decide, v2_rows(payload), *caller(headers))
+        return {"model_name": self.name, "id": caller(headers)[1], "outputs": [{
             "name": "probabilities", "shape": list(probabilities.shape), "datatype": "FP64",
             "data": probabilities.ravel().tolist()}]}  # fmt: skip
-
-    def health(self):
-        return self.core.health()
 
 
 class V2ModelClient(SeldonModelClient):
@@ -95,15 +96,10 @@ class V2ModelClient(SeldonModelClient):
         return np.reshape(output["data"], output["shape"])
 
 
-class LoanExplainer(kserve.Model):
-    def __init__(self, settings, artefacts):
-        super().__init__(NAME)
-        self.settings, self.artefacts = settings, Path(artefacts)
+class LoanExplainer(Served):
+    def build(self, settings, artefacts):
         client = V2ModelClient(settings.model_url, settings.caller_token, settings.model_timeout)
-        self.core = ExplainerCore(settings, self.artefacts, client)
-
-    load, health = LoanModel.load, LoanModel.health
-    __getstate__, __setstate__ = LoanModel.__getstate__, LoanModel.__setstate__
+        return ExplainerCore(settings, artefacts, client)
 
     async def explain(self, payload, headers=None):
         if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
@@ -111,5 +107,4 @@ class LoanExplainer(kserve.Model):
         if _has_bool(payload["instances"]):
             raise Refused("features must be numbers (category codes and amounts), got booleans")
         verb = self.core.reasons if asks_reasons(payload.get("meta")) else self.core.explain
-        return await asyncio.to_thread(verb, payload["instances"], caller_headers(headers),
-                                       request_id(headers))  # fmt: skip
+        return await asyncio.to_thread(verb, payload["instances"], *caller(headers))

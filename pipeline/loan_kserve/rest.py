@@ -23,10 +23,9 @@ PROBES = ("/v2/health", "/metrics", "/v2/models/loanclassifier/ready")  # not re
 
 
 class Bounds:
-    """ASGI middleware: a POST body is read whole within ``max_body_bytes`` and ``read_timeout`` (413, 408)
-    and must be JSON without a key given twice (400) before KServe parses it as JSON (so KServe's binary
-    tensor extension is not served); every request gets an
-    ``X-Request-Id`` (the client's, else a new one, returned) and is counted and timed."""
+    """ASGI middleware: a POST body read whole within ``max_body_bytes`` and ``read_timeout`` (413, 408), JSON
+    without a key given twice (400) before KServe parses it (as JSON: the binary extension is not served);
+    every request gets an ``X-Request-Id`` (the client's if plain, returned) and is counted and timed."""
 
     def __init__(self, app, service, settings):
         self.app, self.service, self.settings = app, service, settings
@@ -34,11 +33,11 @@ class Bounds:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started, status = time.perf_counter(), {}
-        headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"")  # the client's, if a plain id: it goes into the audit trail
+        started, status, headers = time.perf_counter(), {}, dict(scope["headers"])
+        rid = headers.get(b"x-request-id", b"")  # it goes into the audit trail: plain ids only
         rid = rid if rid.isalnum() and len(rid) <= 64 else uuid.uuid4().hex.encode()
-        scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"x-request-id"), (b"x-request-id", rid)]
+        scope["headers"] = [*(h for h in scope["headers"] if h[0] not in (b"x-request-id", b"content-type")),
+                            (b"x-request-id", rid), (b"content-type", b"application/json")]  # fmt: skip
 
         async def sending(message):
             if message["type"] == "http.response.start":
@@ -48,11 +47,13 @@ class Bounds:
 
         try:
             if scope["method"] == "POST":
-                body = await self.read(headers.get(b"content-length"), receive)
+                body = await self.read(headers.get(b"content-length", b"").decode("latin-1"), receive)
                 PARSED.set(parse_json(body))  # duplicated keys and malformed JSON refused before KServe's parser
-                scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"content-type"),
-                                    (b"content-type", b"application/json")]  # JSON it is, whatever was declared
-                receive = replay(body, receive)
+                whole, original = [{"type": "http.request", "body": body, "more_body": False}], receive
+
+                async def receive():
+                    return whole.pop() if whole else await original()
+
             await self.app(scope, receive, sending)
         except Refused as refusal:
             await answer(refusal)(scope, receive, sending)
@@ -60,8 +61,8 @@ class Bounds:
             observe(self.service, status.get("code", 500), time.perf_counter() - started)
 
     async def read(self, content_length, receive):
-        expected = expected_length(content_length and content_length.decode("latin-1"), self.settings)
-        chunks, size, deadline = [], 0, time.monotonic() + self.settings.read_timeout
+        expected, chunks, size = expected_length(content_length, self.settings), [], 0
+        deadline = time.monotonic() + self.settings.read_timeout
         while True:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
@@ -77,21 +78,9 @@ class Bounds:
                 return check_body(b"".join(chunks), expected, self.settings)
 
 
-def replay(body, receive):
-    sent = []
-
-    async def receiving():
-        if not sent:
-            sent.append(True)
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return receiving
-
-
 def parsed_v1(decode):
-    """KServe's decode, given for a V1 body the message Bounds parsed: no second parse, and a NaN reaches
-    the core's check (which names the feature) instead of orjson's refusal of the whole body."""
+    """KServe's decode, given the message Bounds parsed for a V1 body: no second parse, and a NaN reaches the
+    core's check, which names the feature (orjson refuses the whole body)."""
 
     def decoding(body, headers, protocol_version="v1", model_name=None):
         if isinstance(body, bytes) and protocol_version == "v1":
@@ -113,8 +102,8 @@ def answer(refusal):
 
 
 class LoanRESTServer(RESTServer):
-    """KServe's RESTServer with this service's bind address, middleware, handlers and routes. Workers
-    (``--workers`` > 1) are spawned processes that unpickle it: ``service`` and ``settings`` go along."""
+    """KServe's RESTServer with the bind address, middleware, handlers and routes. ``--workers`` > 1 spawns
+    processes that unpickle it (``service`` and ``settings`` go along) and build the app there."""
 
     service, settings = "", None  # set by the entry point before the server is built
 
@@ -155,20 +144,17 @@ class LoanRESTServer(RESTServer):
 
 
 class LoanServerProcess(RESTServerProcess):
-    """A worker KServe restarts unless it answers a ping within 5 s; a new one answers only after its
-    interpreter has imported kserve and the core (spawned), which under load here took longer: KServe
-    killed it and started another, in a loop. A minute is allowed."""
+    """KServe restarts a worker that does not answer a ping within 5 s; a new one answers only once it has
+    imported kserve and the core, which took longer under load here (restarted in a loop): a minute."""
 
     def is_alive(self, timeout=60.0):
         return super().is_alive(timeout)
 
 
 class NoDelay(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, answering without Nagle's delay. asyncio sets TCP_NODELAY only on sockets
-    whose ``proto`` says TCP; the listening socket KServe's workers get (pickled) says 0, so with 2 workers
-    every answer on a kept-alive connection waited for the client's delayed ACK (~40 ms)."""
+    """uvicorn's HTTP without Nagle's delay: asyncio sets TCP_NODELAY only when the socket's ``proto`` says TCP,
+    and the listening socket KServe pickles to its workers says 0 (each kept-alive answer waited ~40 ms)."""
 
     def connection_made(self, transport):
         transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
-

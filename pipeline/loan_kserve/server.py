@@ -1,12 +1,7 @@
-"""The entry point of both KServe services: ``python -m loan_kserve.server model|explainer [--http_port N]
-[--workers N]``, the same command in the images, the manifests and ``make serve``.
-
-It starts ``kserve.ModelServer`` (kserve 0.15.2) after the changes this service needs, all made here:
-gRPC off (0.15.2 starts it on 0.0.0.0 unless ``enable_grpc=False``; it would skip the checks below);
-the REST bind address 127.0.0.1 with ``LOAN_LOOPBACK=1`` (0.15.2 hard-codes 0.0.0.0 in
-``protocol/rest/server.py``); and, on KServe's FastAPI app, ``Bounds`` in front of every route, the
-core's ``Refused`` answered as on Seldon, ``/v2/health/live`` running the core's liveness check, and
-``/metrics`` summing every worker's counts (prometheus_client multiprocess mode).
+"""The entry point of both KServe services, in the images, the manifests and ``make serve``:
+``python -m loan_kserve.server model|explainer [--http_port N] [--workers N]``. It starts kserve 0.15.2's
+``ModelServer`` with gRPC off (on by default, on 0.0.0.0, past every check) and ``rest.LoanRESTServer``:
+127.0.0.1 with ``LOAN_LOOPBACK=1`` (KServe hard-codes 0.0.0.0), the bounds, refusals, liveness, metrics.
 """
 
 import argparse
