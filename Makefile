@@ -25,7 +25,7 @@ system-test:  ## the same for the tests, which also need Chromium and npm
 run: system install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
-test: system-test install serve-env node_modules/.installed  ## unit tests, the full notebook run compared with the committed one, the rest
+test: system-test install serve-env kserve-env node_modules/.installed  ## unit tests, the full notebook run compared with the committed one, the rest
 	$(BIN)/python -m pytest
 
 # Serving (pipeline/README.md): seldon-core needs its own environment, built from the steps' pins.
