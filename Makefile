@@ -6,7 +6,7 @@ NOTEBOOK := explainability-and-bias.ipynb
 # Jupyter refuses to start as root (containers, CI) unless told it may.
 JUPYTER_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: system system-test install run test test-fast lint lab clean rise slides summary diagrams alert-rules present serve-env review-env serve stop deploy undeploy bench-serving images s2i-context
+.PHONY: system system-test install run test test-fast lint lab clean rise slides summary diagrams alert-rules present serve-env kserve-env review-env serve stop deploy undeploy bench-serving images s2i-context
 
 install: $(VENV)/.installed  ## build .venv from requirements.txt
 
@@ -28,10 +28,11 @@ run: system install serve-env  ## execute the notebook in place, top to bottom, 
 # tests/fast/ runs in the serving environments (tests/conftest.py leaves it out of .venv's run).
 FAST_TIMEOUT := 60
 
-test-fast: serve-env  ## about a minute: the serving core and its adapters in-process (tests/fast/), after each change
+test-fast: serve-env kserve-env  ## about a minute: the serving core and both adapters in-process (tests/fast/), after each change
 	$(SERVE_VENV)/bin/python -m pytest tests/fast --timeout=$(FAST_TIMEOUT)
+	$(KSERVE_VENV)/bin/python -m pytest tests/fast/kserve --timeout=$(FAST_TIMEOUT)
 
-test: system-test install serve-env review-env node_modules/.installed test-fast  ## everything (test-fast first), before a push and in CI
+test: system-test install serve-env kserve-env review-env node_modules/.installed test-fast  ## everything (test-fast first), before a push and in CI
 	$(BIN)/python -m pytest
 
 # Serving (pipeline/README.md): seldon-core needs its own environment, built from the steps' pins.
@@ -48,7 +49,19 @@ $(SERVE_VENV)/.installed: $(SERVE_REQUIREMENTS) $(TEST_REQUIREMENTS)
 	$(SERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(SERVE_REQUIREMENTS) $(TEST_REQUIREMENTS))
 	touch $@
 
-serve: system install serve-env  ## start the model, explainer and review services on 127.0.0.1 (pids in .run/), and Prometheus
+# KServe 0.15.2 (pipeline/loan_kserve/): its own environment, the web stack pinned exactly, plus the tests' pins.
+KSERVE_VENV := .venv-kserve
+KSERVE_REQUIREMENTS := pipeline/loan_kserve/requirements.txt pipeline/loan_kserve/requirements-test.txt
+
+kserve-env: $(KSERVE_VENV)/.installed  ## build .venv-kserve (kserve 0.15.2) from pipeline/loan_kserve/requirements*.txt
+
+$(KSERVE_VENV)/.installed: $(KSERVE_REQUIREMENTS)
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install --quiet --upgrade pip==24.3.1
+	$(KSERVE_VENV)/bin/pip install --quiet $(addprefix -r ,$(KSERVE_REQUIREMENTS))
+	touch $@
+
+serve: system install serve-env $(if $(filter kserve,$(LOAN_STACK)),kserve-env)  ## start the model, explainer and review services on 127.0.0.1 (pids in .run/), and Prometheus
 	$(BIN)/python -m tutorial.artefacts --if-missing
 	LOAN_REVIEW_DB=sqlite:///$(CURDIR)/.run/review.db $(BIN)/python -m pipeline.local.serving start
 	$(BIN)/python -m pipeline.local.review start
@@ -94,7 +107,7 @@ s2i-context:  ## stage each step with the loan_service and loan_reasons packages
 	  tar -C pipeline/pipeline_steps/$$step --exclude=__pycache__ --exclude='Dockerfile*' -cf - . | \
 	  tar -C $(S2I_STAGE)/$$step -xf - || exit 1; done
 
-bench-serving: install serve-env  ## REST against in-process, audit-log cost, counts under load, probe latency
+bench-serving: install serve-env kserve-env  ## REST against in-process, audit-log cost, counts under load, probe latency
 	$(BIN)/python scripts/bench_serving.py
 
 lint: install  ## ruff over the code and the notebook

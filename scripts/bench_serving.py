@@ -1,6 +1,7 @@
-"""Serving speed, side by side in one run: the Seldon services over REST against the same model in-process.
+"""Serving speed, side by side in one run: in-process, Seldon and KServe, then the Seldon services in detail.
 
     .venv/bin/python scripts/bench_serving.py            # or: make bench-serving
+    .venv/bin/python scripts/bench_serving.py --stacks-only   # the side-by-side table alone
     .venv/bin/python scripts/bench_serving.py --sweep    # also try gunicorn workers/threads and n_jobs
 
 Uses the artefacts of the last notebook run when there are some, else trains the full-size model and
@@ -87,6 +88,113 @@ def throughput(url: str, rows: np.ndarray, n_requests: int, n_clients: int) -> f
     with ThreadPoolExecutor(n_clients) as pool:
         list(pool.map(client, range(n_clients)))
     return n_requests / (time.perf_counter() - start)
+
+
+# Each stack's wire format: (one applicant's explanation request, a prediction request, its probabilities)
+PROTOCOLS = {
+    "seldon": (lambda row: ndarray(row[None, :]), tensor,
+               lambda body: np.reshape(body["data"]["tensor"]["values"], body["data"]["tensor"]["shape"])),
+    "kserve": (lambda row: {"instances": [row.tolist()]},
+               lambda rows: {"inputs": [{"name": "applicants", "shape": list(rows.shape), "datatype": "FP64",
+                                         "data": rows.ravel().tolist()}]},
+               lambda body: np.reshape(body["outputs"][0]["data"], body["outputs"][0]["shape"])),
+}  # fmt: skip
+
+
+def start_stack(stack: str, root: Path, logs: Path, audit: bool = True, explainer: bool = True):
+    env = {"LOAN_STACK": stack, **({} if audit else {"LOAN_AUDIT": "0"})}
+    name = f"{stack}{'' if audit else '-no-audit'}"
+    model = serving.start_service(serving.MODEL, step_dir(root, serving.MODEL), port=serving.free_port(),
+                                  metrics_port=serving.free_port(), log=logs / f"{name}-model.log", env=env)
+    if not explainer:
+        return serving.Services(model, model)
+    return serving.Services(model, serving.start_service(
+        serving.EXPLAINER, step_dir(root, serving.EXPLAINER), port=serving.free_port(),
+        metrics_port=serving.free_port(), model_url=model.predict_url, log=logs / f"{name}-explainer.log", env=env))
+
+
+def side_by_side(root: Path, local, rows: np.ndarray, logs: Path, n_single: int, n_batch: int, n_explain: int):
+    """One row (p50), a 1,000-row batch (median), one explanation (median), 8-client throughput and the audit's
+    cost for a batch: in-process, Seldon and KServe, each stack's services started alike (2 workers each)."""
+    from alibi.saving import load_explainer
+
+    local.set_params(classifier__n_jobs=1)  # as served
+    one, batch = rows[:1], rows[:1000]
+    explainer = load_explainer(step_dir(root, serving.EXPLAINER) / "explainer", predictor=local.predict)
+
+    def explain_locally(row):
+        np.random.seed(0)
+        return explainer.explain(row, threshold=0.95)
+
+    measured = {"in-process": {
+        "one row, p50 (ms)": percentile_ms(timed(lambda: local.predict_proba(one), n_single), 50),
+        "1,000-row batch, median (ms)": percentile_ms(timed(lambda: local.predict_proba(batch), n_batch), 50),
+        "one explanation, median (ms)": statistics.median(
+            [t for row in rows[:n_explain] for t in timed(lambda row=row: explain_locally(row), 2)]) * 1000,
+    }}  # fmt: skip
+    measured["in-process"]["8-client throughput (req/s)"] = 1000 / measured["in-process"]["one row, p50 (ms)"]
+    anchors = {}
+    for stack, (explain, predict, probabilities) in PROTOCOLS.items():
+        services = start_stack(stack, root, logs)
+        quiet = start_stack(stack, root, logs, audit=False, explainer=False)
+        try:
+            session, url = requests.Session(), services.model.predict_url
+
+            def call(payload, url=url):
+                response = session.post(url, json=payload, timeout=60)
+                response.raise_for_status()
+                return probabilities(response.json())
+
+            assert np.array_equal(call(predict(batch)), local.predict_proba(batch)), stack
+            batches = timed_together({"audit": lambda: call(predict(batch)), "no audit": lambda: call(
+                predict(batch), quiet.model.predict_url)}, n_batch)  # fmt: skip
+
+            def explained(row):
+                response = requests.post(services.explainer.predict_url, json=explain(row), timeout=300)
+                response.raise_for_status()
+                body = response.json()
+                return body.get("jsonData", body)["data"]["anchor"]
+
+            anchors[stack] = [explained(row) for row in rows[:n_explain]]
+
+            def client(k, n_requests=400, n_clients=8):
+                with requests.Session() as own:
+                    for i in range(k, n_requests, n_clients):
+                        own.post(url, json=predict(rows[i % len(rows)][None, :]), timeout=60).raise_for_status()
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(client, range(8)))
+            measured[stack] = {
+                "one row, p50 (ms)": percentile_ms(timed(lambda: call(predict(one)), n_single), 50),
+                "1,000-row batch, median (ms)": percentile_ms(batches["audit"], 50),
+                "one explanation, median (ms)": statistics.median(
+                    [t for row in rows[:n_explain] for t in timed(lambda row=row: explained(row), 2)]) * 1000,
+                "8-client throughput (req/s)": 400 / (time.perf_counter() - start),
+                "audit, added to a 1,000-row batch": percentile_ms(batches["audit"], 50)
+                / percentile_ms(batches["no audit"], 50) - 1,
+            }  # fmt: skip
+        finally:
+            serving.stop_service(quiet.model)
+            services.stop()
+    print("\n| measure | in-process | Seldon 1.17.1 | KServe 0.15.2 |\n|---|---|---|---|")
+    for measure in measured["seldon"]:
+        cells = [measured[k].get(measure) for k in ("in-process", "seldon", "kserve")]
+        shown = [("-" if c is None else f"{c:+.0%}" if measure.startswith("audit") else f"{c:.1f}") for c in cells]
+        print(f"| {measure} | " + " | ".join(shown) + " |")
+    print(f"\nSame anchors on both stacks ({n_explain} applicants): {anchors['seldon'] == anchors['kserve']}.")
+    goals = [("one row, p50 (ms)", "<=", 1.5), ("1,000-row batch, median (ms)", "<=", 1.5),
+             ("one explanation, median (ms)", "<=", 1.25), ("8-client throughput (req/s)", ">=", 0.8)]  # fmt: skip
+    print("\n| goal, stack / in-process | Seldon | KServe | goal |\n|---|---|---|---|")
+    for measure, sense, goal in goals:
+        ratios = [measured[stack][measure] / measured["in-process"][measure] for stack in ("seldon", "kserve")]
+        print(f"| {measure.split(' (')[0]} | " + " | ".join(
+            f"{r:.2f}x {'(met)' if (r <= goal if sense == '<=' else r >= goal) else '(not met)'}" for r in ratios)
+            + f" | {sense} {goal:g}x |")  # fmt: skip
+    audits = [measured[stack]["audit, added to a 1,000-row batch"] for stack in ("seldon", "kserve")]
+    print("| audit, added to a batch | " + " | ".join(f"{a:+.0%} {'(met)' if a <= 0.10 else '(not met)'}"
+                                                    for a in audits) + " | <= +10% |")  # fmt: skip
+    return measured
 
 
 def bench_model(model_service, local, rows, n_single, n_batch) -> dict:
@@ -232,6 +340,7 @@ def main() -> None:
     parser.add_argument("--explanations", type=int, default=3, help="applicants explained (each twice)")
     parser.add_argument("--sweep", action="store_true", help="throughput for several gunicorn settings")
     parser.add_argument("--artefacts", help="serve <this>/<step name>/ (an export_artefacts root)")
+    parser.add_argument("--stacks-only", action="store_true", help="only the side-by-side table of both stacks")
     parser.add_argument("--stages", nargs=2, metavar=("MODEL_ARTEFACTS", "ROWS_NPY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stages:  # in the serving environment, for stage_table
@@ -242,7 +351,12 @@ def main() -> None:
     with open(step_dir(root, serving.MODEL) / "model.dill", "rb") as f:
         local = dill.load(f)
     rows = load_adult("test", n_rows=2000, seed=2).X
+    rows = rows[rows[:, 0] >= 18]  # a minor is refused (422)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    print(f"Artefacts: {source}; each stack's model and explainer with 2 workers; 2 CPU cores.")
+    side_by_side(root, local, rows, logs, args.single, args.batches, args.explanations)
+    if args.stacks_only:
+        return
 
     print(
         f"Artefacts: {source}. Served: {args.workers} gunicorn worker(s) x {args.threads} thread(s), "

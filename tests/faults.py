@@ -10,6 +10,8 @@ from pathlib import Path
 
 import requests
 
+from pipeline.local.serving import COMMANDS
+
 
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (children, their children, ...)."""
@@ -63,8 +65,9 @@ def wait_for_workers(service, count: int, timeout: float = 120.0) -> list[int]:
     while time.monotonic() < deadline:
         current = set(workers(service))
         try:
-            response = requests.get(f"{service.url}/health/status", timeout=5, headers={"Connection": "close"})
-            answered.add(response.json()["jsonData"]["worker"])
+            health = service.url + COMMANDS[service.stack][2]
+            body = requests.get(health, timeout=5, headers={"Connection": "close"}).json()
+            answered.add(body.get("jsonData", body)["worker"])
         except (requests.RequestException, ValueError, KeyError, TypeError):
             time.sleep(0.1)
         answered &= current

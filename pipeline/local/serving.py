@@ -36,6 +36,7 @@ from pipeline.local.processes import LOOPBACK, REPO, RUN_DIR, Watchdog, free_por
 
 STEPS = REPO / "pipeline" / "pipeline_steps"
 SERVE_PYTHON = REPO / ".venv-serve" / "bin" / "python"
+KSERVE_PYTHON = REPO / ".venv-kserve" / "bin" / "python"
 WATCHDOG = "watchdog"  # .run/watchdog.json: the supervisor process of `make serve`
 _alive = processes.alive  # tests and scripts ask whether a worker's pid still runs
 
@@ -75,8 +76,17 @@ def seldon_command(step: Step, port: int, metrics_port: int, workers: int, threa
             "--threads", str(threads)]  # fmt: skip
 
 
+def kserve_command(step: Step, port: int, metrics_port: int, workers: int, threads: int) -> list[str]:
+    """The KServe images' entry point (loan_kserve.server); KServe serves /metrics on the REST port."""
+    return [str(KSERVE_PYTHON), "-m", "loan_kserve.server", "model" if step is MODEL else "explainer",
+            "--http_port", str(port), "--workers", str(workers)]  # fmt: skip
+
+
 # LOAN_STACK -> (the command of a step, the path of predictions, the URL of health)
-COMMANDS = {"seldon": (seldon_command, "/api/v1.0/predictions", "/health/status")}
+COMMANDS = {"seldon": (seldon_command, "/api/v1.0/predictions", "/health/status"),
+            "kserve": (kserve_command, {"loanclassifier": "/v2/models/loanclassifier/infer",
+                                        "loanclassifier-explainer": "/v1/models/loanclassifier:explain"},
+                       "/v2/health/live")}  # fmt: skip
 
 
 def stack() -> str:
@@ -133,7 +143,8 @@ class Service:
 
     @property
     def predict_url(self) -> str:
-        return self.url + COMMANDS[self.stack][1]
+        path = COMMANDS[self.stack][1]
+        return self.url + (path if isinstance(path, str) else path[self.name])
 
     @property
     def metrics_url(self) -> str:
@@ -164,10 +175,14 @@ def start_service(step: Step, artefacts=None, port=None, metrics_port=None, mode
                   audit_log=None, workers=None, threads=None, n_jobs=None, env=None, wait=120.0) -> Service:
     """Start one service of the current stack on 127.0.0.1 and wait until ready. The process leads its own
     process group (gunicorn's workers and the metrics server are its children), which ``stop_service`` ends."""
-    if not SERVE_PYTHON.exists():
-        raise RuntimeError(f"{SERVE_PYTHON} is missing: build the serving environment with `make serve-env`")
+    name = (env or {}).get("LOAN_STACK") or stack()
+    python = SERVE_PYTHON if name == "seldon" else KSERVE_PYTHON
+    if not python.exists():
+        raise RuntimeError(f"{python} is missing: build the serving environment with `make serve-env` "
+                           "(Seldon) or `make kserve-env` (KServe)")  # fmt: skip
     artefacts = Path(artefacts or step.artefacts).resolve()
-    port, metrics_port = port or free_port(step.port), metrics_port or free_port(step.metrics_port)
+    port = port or free_port(step.port)
+    metrics_port = port if name == "kserve" else metrics_port or free_port(step.metrics_port)
     log = Path(log or (RUN_DIR / f"{step.name}.log"))
     log.parent.mkdir(parents=True, exist_ok=True)
     audit_log = Path(audit_log or log.with_name(f"{log.stem}-audit.jsonl"))
@@ -182,9 +197,8 @@ def start_service(step: Step, artefacts=None, port=None, metrics_port=None, mode
         **({"LOAN_MODEL_URL": model_url} if model_url else {}),
         **(env or {}),
     }  # fmt: skip
-    name = environment.get("LOAN_STACK") or stack()
     command = COMMANDS[name][0](step, port, metrics_port, workers or step.workers, threads or step.threads)
-    if n_jobs is not None:  # the forest's, a parameter of Model
+    if n_jobs is not None and name == "seldon":  # the forest's, a parameter of Model
         command += ["--parameters", json.dumps([{"name": "n_jobs", "value": str(n_jobs), "type": "INT"}])]
     process = processes.start(command, log, cwd=step.directory, env=environment)
     spec = dict(artefacts=str(artefacts), port=port, metrics_port=metrics_port, model_url=model_url, log=str(log),
