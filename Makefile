@@ -22,7 +22,7 @@ system:  ## the system packages the notebook needs (Prometheus), installed when 
 system-test:  ## the same for the tests, which also need Chromium and npm
 	bash scripts/system_packages.sh --test
 
-run: system install serve-env  ## execute the notebook in place, top to bottom, with a progress bar
+run: system install serve-env kserve-env  ## execute the notebook in place, top to bottom, with a progress bar
 	$(BIN)/papermill $(NOTEBOOK) $(NOTEBOOK) --cwd . --progress-bar --request-save-on-cell-execute
 
 # tests/fast/ runs in the serving environments (tests/conftest.py leaves it out of .venv's run).
