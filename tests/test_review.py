@@ -124,20 +124,20 @@ def test_an_applicant_contests_and_a_reviewer_overrides_with_codes_and_the_notic
     assert [a["value"] for a in case["applicant"]] == ROW
     no_codes = post(review, f"/api/cases/{case_id}/decision", {"action": "override", "reason": "capital loss"})
     assert no_codes.status_code == 400 and "reason code" in no_codes.json()["error"]
-    no_reason = post(review, f"/api/cases/{case_id}/decision", {"action": "override", "codes": ["R06:high"]})
+    no_reason = post(review, f"/api/cases/{case_id}/decision", {"action": "override", "codes": ["R03"]})
     assert no_reason.status_code == 400 and "reason is missing" in no_reason.json()["error"]
     unknown = post(review, f"/api/cases/{case_id}/decision", {"action": "override", "reason": "x", "codes": ["R99"]})
     assert unknown.status_code == 400 and "unknown reason codes" in unknown.json()["error"]
     assert cases(review)[decided["request_id"]]["state"] == "open"  # nothing changed by the refusals
     done = post(review, f"/api/cases/{case_id}/decision", {"action": "override", "reason": "capital loss",
-                                                            "codes": ["R06:high"]})  # fmt: skip
+                                                            "codes": ["R03"]})  # fmt: skip
     assert done.status_code == 200 and done.json()["decision"] == "rejected", done.text
     again = post(review, f"/api/cases/{case_id}/decision", {"action": "confirm", "reason": "again"}, who="bob")
     assert again.status_code == 409 and "closed already" in again.json()["error"]
     contest_again = post(review, "/api/contest", {"reference": decided["request_id"], "view": "again"}, who=None)
     assert contest_again.status_code == 409
     notice = requests.get(f"{review.url}/api/cases/{case_id}/notice", headers=review.headers(), timeout=30).text
-    assert "STATEMENT OF CREDIT DENIAL" in notice and "R06 Capital losses are high" in notice
+    assert "STATEMENT OF CREDIT DENIAL" in notice and "R03 Education" in notice
     audit = [json.loads(x) for x in open(review.audit_log)]
     decided_line = next(a for a in audit if a["kind"] == "decided" and a["case"] == case_id)
     assert decided_line["request_id"] == decided["request_id"] and decided_line["reviewer"] == "alice"

@@ -58,11 +58,11 @@ def test_a_reviewer_overrides_a_held_approval_with_the_keyboard_only(review, tmp
     shot = tmp_path / "review-page.png"
     gender = requests.get(f"{review.url}/api/cases/{case_id}", headers=review.headers(), timeout=30).json()["gender"]
     assert gender in ("Female", "Male")
-    seen = override_by_keyboard(review.url, review.tokens["reviewer"], case_id, "Income not verified", "R05:low",
+    seen = override_by_keyboard(review.url, review.tokens["reviewer"], case_id, "Income not verified", "R05",
                                 screenshot=shot)  # fmt: skip
     assert seen["queue"] == "Cases waiting: 1"
     print(f"the queue page loaded in {seen['queue_load_ms']:.0f} ms (navigation timing; bar 1 s)")
-    assert seen["final"] == "rejected" and "R05 Capital gains are low" in seen["notice"]
+    assert seen["final"] == "rejected" and "R05 Investment income (capital gains)" in seen["notice"]
     assert seen["failed"] == [] and [e for e in seen["errors"] if "status of 401" not in e] == []  # the sign-in page
     assert all(url.startswith(review.url + "/") for url in seen["requests"]), seen["requests"]
     audit = [json.loads(x) for x in open(review.audit_log)]

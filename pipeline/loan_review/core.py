@@ -25,7 +25,7 @@ DECISIONS = ("approved", "rejected")
 MAX_TEXT = 4000  # characters of a view or a reason
 QUEUE_PAGE = 100  # open cases listed at once, oldest first
 
-# What a reviewer may cite: "R01:low" for a sentence with a direction, "R02" otherwise.
+# What a reviewer may cite: a code per input ("R01"), with a direction ("R01:low") where its sentence has one.
 CITABLE = {}
 for _feature, (_code, _sentence) in CODES.items():
     for _way in ("low", "high") if "{}" in _sentence else (None,):

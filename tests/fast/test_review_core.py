@@ -75,7 +75,7 @@ def test_decide_refuses_a_missing_reason_before_writing(cores):
     review.intake([{"request_id": "b", "caller": "applicant", "row": ROW, "decision": "rejected", "probability": 0.5}])
     case_id = review.queue()[0]["id"]
     with pytest.raises(Refused) as caught:
-        review.decide(case_id, "alice", {"action": "confirm", "reason": "  ", "codes": ["R01:low"]})
+        review.decide(case_id, "alice", {"action": "confirm", "reason": "  ", "codes": ["R01"]})
     assert caught.value.status == 400
     with sqlite3.connect(review.url[len("sqlite:///"):]) as db:
         assert db.execute("SELECT state FROM cases WHERE id = ?", (case_id,)).fetchone()[0] == "open"
