@@ -20,7 +20,7 @@ from talk.browser import OfflinePage
 
 SCREEN = (1280, 720)
 SCREENS = [(1280, 720), (1920, 1080), (1024, 768)]  # a projector, a full-HD screen, an old 4:3 projector
-# Thresholds of issue 13's and 17's "Done when".
+# The deck's thresholds: what a presentable slide may hold.
 MAX_CODE_LINES = 15
 MIN_CODE_PX = 18.0
 MIN_BODY_PX = 24.0

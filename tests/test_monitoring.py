@@ -235,7 +235,7 @@ def test_dashboard_shows_what_the_issue_asks_for():
     exprs = "\n".join(dashboard_exprs())
     assert "sum by (gender)" in exprs and 'caller="applicant"' in exprs  # approval rate per gender
     assert "gender:loan_approval_rate:window" in exprs  # the alert's expression
-    assert "sum by (feature) (rate(loan_reason_flags_total" in exprs  # issue 16: flags by feature
+    assert "sum by (feature) (rate(loan_reason_flags_total" in exprs  # flags by feature
     for metric in ("loan_review_queue_depth", "loan_review_oldest_case_age_seconds", "loan_review_overrides_total"):
         assert metric in exprs  # the review queue and the overrides by gender and direction
     for metric in ("loan_requests_total", 'code=~"5.."', "loan_request_duration_seconds_bucket"):

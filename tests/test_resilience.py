@@ -28,7 +28,7 @@ from tutorial.data import load_adult
 
 ROW = [39, 5, 9, 4, 0, 1, 4, 1, 2174, 0, 40, 38]
 KILL_ROUNDS = 10
-RECOVERY_DEADLINE = 5.0  # a fresh request after a kill (issue 18)
+RECOVERY_DEADLINE = 5.0  # seconds to a fresh answer after a kill
 LIVENESS_DEADLINE = 2.0  # LOAN_LIVENESS_DEADLINE's default, the manifests' probe timeout
 SLOW_CLIENT_DEADLINE = 2.0
 
