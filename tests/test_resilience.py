@@ -42,7 +42,8 @@ def artefacts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def applicants():
-    return load_adult("test", n_rows=300, seed=1).X
+    X = load_adult("test", n_rows=300, seed=1).X
+    return X[X[:, 0] >= 18]  # a minor's application is refused (422)
 
 
 def start(step, artefacts, tmp_path, model_url=None, **kwargs):
