@@ -573,7 +573,7 @@ def test_command_line_starts_records_and_stops_by_pid(artefacts, monkeypatch, tm
     assert not list(tmp_path.glob("*.pid")) and serving.running_service(serving.MODEL) is None
 
 
-# --- HTTP semantics (issue 11): no client mistake is a 5xx -----------------------------------------
+# --- HTTP semantics: no client mistake is a 5xx -----------------------------------------------------
 
 
 @pytest.mark.parametrize("service_name", ["model", "explainer"])
